@@ -1,0 +1,15 @@
+#pragma once
+// Output files appear complete or not at all: content goes to a temporary file beside the target,
+// which is renamed over it only after a successful write.
+#include <functional>
+#include <ostream>
+#include <string>
+
+namespace bagnet {
+
+// Throws Error(BadInput) when the file cannot be created (missing directory, permissions) and
+// rethrows whatever `write` throws; the temporary file is removed in both cases.
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write);
+void write_text_atomically(const std::string& path, const std::string& text);
+
+}  // namespace bagnet

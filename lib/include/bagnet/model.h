@@ -1,0 +1,66 @@
+#pragma once
+// The BagNet network (Brendel & Bethge, ICLR 2019) built from an Arch, with parameter names equal
+// to the official PyTorch code's, so official state dicts load one-to-one.
+//
+//   bagnet::LoadedModel m = bagnet::load_model("bagnet32-2ddd53ed.pth.tar");
+//   torch::Tensor logits = m.net->forward(input);   // [N, 3, H, W] -> [N, 1000]
+#include <bagnet/arch.h>
+#include <bagnet/checkpoint.h>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+#include <vector>
+
+namespace bagnet {
+
+class BagNetImpl : public torch::nn::Module {
+ public:
+  explicit BagNetImpl(const Arch& arch);
+
+  // [N, in_channels, H, W] float32 -> [N, feature_channels, H', W'] float32 (before the classifier).
+  torch::Tensor features(const torch::Tensor& input);
+  // [N, feature_channels, H', W'] -> [N, K, H', W'] per-patch logits of `classes` (empty: all, in
+  // index order). Only the requested rows of the classifier are evaluated.
+  torch::Tensor patch_logits(const torch::Tensor& features, const std::vector<int64_t>& classes = {});
+  // [N, in_channels, H, W] -> [N, num_classes] image logits: the mean of the patch logits over all
+  // positions (the bag-of-features decision, correct for non-square inputs).
+  torch::Tensor forward(const torch::Tensor& input);
+
+  const Arch& arch() const { return arch_; }
+
+ private:
+  Arch arch_;
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr};
+  std::vector<torch::nn::Sequential> stages_;
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(BagNet);
+
+// Copies `tensors` into `net` strictly: every parameter and buffer must be present with the same
+// shape (num_batches_tracked may be absent), and nothing else may be. Throws Error(BadInput) naming
+// the key and both shapes.
+void load_state_dict(BagNet& net, const StateDict& tensors);
+
+struct LoadOptions {
+  std::string arch;                         // architecture spec overriding detection ("" = detect)
+  torch::Device device = torch::kCPU;
+};
+
+struct LoadedModel {
+  BagNet net{nullptr};                      // in eval mode, on the requested device
+  Arch arch;
+  Checkpoint checkpoint;                    // file facts; `tensors` is emptied after loading
+  std::string path;
+};
+
+// Reads a checkpoint, detects (or takes) the architecture, builds the model and loads it strictly.
+LoadedModel load_model(const std::string& path, const LoadOptions& options = {});
+
+}  // namespace bagnet

@@ -1,0 +1,16 @@
+#pragma once
+// NumPy .npy files (format version 1.0/2.0, C order, little-endian).
+#include <torch/types.h>
+
+#include <string>
+
+namespace bagnet {
+
+// Writes a float32, float64, int64, int32 or uint8 tensor of any shape (made contiguous, on CPU)
+// atomically. np.load(path) gives the same array.
+void save_npy(const std::string& path, const torch::Tensor& tensor);
+
+// Reads '<f4', '<f8', '<i8', '<i4' or '|u1' arrays in C order. Throws Error(BadInput) otherwise.
+torch::Tensor load_npy(const std::string& path);
+
+}  // namespace bagnet

@@ -1,0 +1,107 @@
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/npy.h>
+
+#include "file_bytes.h"
+
+#include <torch/torch.h>
+
+#include <cstring>
+
+namespace bagnet {
+namespace {
+
+struct Descr {
+  const char* text;
+  torch::ScalarType dtype;
+};
+const Descr kDescrs[] = {{"<f4", torch::kFloat}, {"<f8", torch::kDouble}, {"<i8", torch::kLong},
+                         {"<i4", torch::kInt},   {"|u1", torch::kByte}};
+
+}  // namespace
+
+void save_npy(const std::string& path, const torch::Tensor& tensor) {
+  const char* descr = nullptr;
+  for (const auto& d : kDescrs)
+    if (d.dtype == tensor.scalar_type()) descr = d.text;
+  BAGNET_CHECK(descr != nullptr, ErrorKind::InvalidArgument, "save_npy: unsupported dtype ", tensor.scalar_type());
+  const torch::Tensor data = tensor.to(torch::kCPU).contiguous();
+  std::string shape = "(";
+  for (int64_t d = 0; d < data.dim(); ++d) shape += std::to_string(data.size(d)) + (data.dim() == 1 ? "," : d + 1 < data.dim() ? ", " : "");
+  shape += ")";
+  std::string header = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  // Magic (6) + version (2) + length (2) + header must be a multiple of 64, ending in '\n'.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  write_file_atomically(path, [&](std::ostream& out) {
+    out.write("\x93NUMPY\x01\x00", 8);
+    const uint16_t length = static_cast<uint16_t>(header.size());
+    const char le[2] = {static_cast<char>(length & 0xFF), static_cast<char>(length >> 8)};
+    out.write(le, 2);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(static_cast<const char*>(data.data_ptr()), static_cast<std::streamsize>(data.nbytes()));
+  });
+}
+
+torch::Tensor load_npy(const std::string& path) {
+  const auto bytes = detail::read_file_bytes(path);
+  BAGNET_CHECK(bytes.size() >= 10 && std::memcmp(bytes.data(), "\x93NUMPY", 6) == 0, ErrorKind::BadInput, path,
+               ": not a .npy file");
+  const int major = bytes[6];
+  size_t header_length = 0, start = 0;
+  if (major == 1) {
+    header_length = bytes[8] | (size_t(bytes[9]) << 8);
+    start = 10;
+  } else if (major == 2 || major == 3) {
+    BAGNET_CHECK(bytes.size() >= 12, ErrorKind::BadInput, path, ": truncated .npy header");
+    header_length = bytes[8] | (size_t(bytes[9]) << 8) | (size_t(bytes[10]) << 16) | (size_t(bytes[11]) << 24);
+    start = 12;
+  } else {
+    fail(ErrorKind::BadInput, path, ": unsupported .npy version ", major);
+  }
+  BAGNET_CHECK(header_length <= bytes.size() - start, ErrorKind::BadInput, path, ": truncated .npy header");
+  const std::string header(bytes.begin() + static_cast<std::ptrdiff_t>(start),
+                           bytes.begin() + static_cast<std::ptrdiff_t>(start + header_length));
+  BAGNET_CHECK(header.find("'fortran_order': False") != std::string::npos, ErrorKind::BadInput, path,
+               ": only C-order .npy arrays are supported");
+  torch::ScalarType dtype = torch::kFloat;
+  bool known = false;
+  for (const auto& d : kDescrs)
+    if (header.find(std::string("'descr': '") + d.text + "'") != std::string::npos) {
+      dtype = d.dtype;
+      known = true;
+    }
+  BAGNET_CHECK(known, ErrorKind::BadInput, path, ": unsupported .npy dtype in header ", header);
+  const auto open = header.find("'shape': (");
+  const auto close = header.find(')', open);
+  BAGNET_CHECK(open != std::string::npos && close != std::string::npos, ErrorKind::BadInput, path, ": no shape in .npy header");
+  std::vector<int64_t> shape;
+  std::string dims = header.substr(open + 10, close - open - 10);
+  size_t at = 0;
+  while (at < dims.size()) {
+    while (at < dims.size() && (dims[at] == ' ' || dims[at] == ',')) ++at;
+    if (at >= dims.size()) break;
+    size_t used = 0;
+    try {
+      shape.push_back(std::stoll(dims.substr(at), &used));
+    } catch (const std::exception&) {
+      fail(ErrorKind::BadInput, path, ": bad shape in .npy header");
+    }
+    BAGNET_CHECK(shape.back() >= 0, ErrorKind::BadInput, path, ": negative dimension in .npy header");
+    at += used;
+  }
+  __int128 numel = 1;
+  for (int64_t d : shape) {
+    numel *= d;
+    BAGNET_CHECK(numel < (__int128(1) << 40), ErrorKind::BadInput, path, ": implausible .npy shape");
+  }
+  const size_t data_bytes = static_cast<size_t>(numel) * c10::elementSize(dtype);
+  BAGNET_CHECK(bytes.size() - start - header_length == data_bytes, ErrorKind::BadInput, path, ": holds ",
+               bytes.size() - start - header_length, " data bytes, the header promises ", data_bytes);
+  torch::Tensor out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+  if (data_bytes) std::memcpy(out.data_ptr(), bytes.data() + start + header_length, data_bytes);
+  return out;
+}
+
+}  // namespace bagnet

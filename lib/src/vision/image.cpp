@@ -1,0 +1,152 @@
+#include <bagnet/error.h>
+#include <bagnet/image.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace bagnet {
+
+BoxF ImageTransform::to_original(const Box& b) const {
+  const double sy = double(original_height) / double(resized_height);
+  const double sx = double(original_width) / double(resized_width);
+  return BoxF{(b.top + crop_top) * sy, (b.left + crop_left) * sx, (b.bottom() + crop_top) * sy,
+              (b.right() + crop_left) * sx};
+}
+
+BoxF ImageTransform::input_region() const {
+  return to_original(Box{0, 0, input_height, input_width});
+}
+
+cv::Mat read_image(const std::string& path) {
+  std::error_code ec;
+  BAGNET_CHECK(!std::filesystem::is_directory(path, ec), ErrorKind::BadInput, path, ": is a directory, expected an image");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
+  std::vector<uchar> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  BAGNET_CHECK(!bytes.empty(), ErrorKind::BadInput, path, ": empty file, expected an image");
+  cv::Mat decoded;
+  try {
+    decoded = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception&) {
+    decoded = cv::Mat();
+  }
+  BAGNET_CHECK(!decoded.empty(), ErrorKind::BadInput, path,
+               ": cannot decode as an image (corrupt, or not PNG/JPEG/BMP/TIFF/WebP)");
+  double scale = 1.0;
+  switch (decoded.depth()) {
+    case CV_8U: scale = 1.0 / 255.0; break;
+    case CV_16U: scale = 1.0 / 65535.0; break;
+    case CV_32F: scale = 1.0; break;
+    default: fail(ErrorKind::BadInput, path, ": unsupported pixel depth (expected 8 or 16 bit)");
+  }
+  cv::Mat rgb;
+  switch (decoded.channels()) {
+    case 1: cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB); break;
+    case 3: cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB); break;
+    case 4: cv::cvtColor(decoded, rgb, cv::COLOR_BGRA2RGB); break;
+    default: fail(ErrorKind::BadInput, path, ": unsupported channel count ", decoded.channels());
+  }
+  // Divide in float32 exactly like torchvision's ToTensor (x / 255), not multiply by 1/255.
+  cv::Mat out;
+  rgb.convertTo(out, CV_32F);
+  if (scale != 1.0) out /= static_cast<float>(1.0 / scale);
+  return out;
+}
+
+std::optional<int64_t> parse_size_option(const std::string& text, const std::string& flag) {
+  if (text == "none") return std::nullopt;
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size() && v >= 1 && v <= 65536) return v;
+  } catch (const std::exception&) {
+  }
+  fail(ErrorKind::InvalidArgument, flag, " expects a size in pixels (1..65536) or 'none', got '", text, "'");
+}
+
+ModelInput preprocess(const cv::Mat& image, const Preprocess& options) {
+  BAGNET_CHECK(!image.empty() && image.type() == CV_32FC3, ErrorKind::InvalidArgument,
+               "preprocess: expected an RGB float image (CV_32FC3)");
+  BAGNET_CHECK(options.channels == 1 || options.channels == 3, ErrorKind::InvalidArgument,
+               "preprocess: channels must be 1 or 3, got ", options.channels);
+  BAGNET_CHECK(static_cast<int64_t>(options.mean.size()) == options.channels &&
+                   static_cast<int64_t>(options.std.size()) == options.channels,
+               ErrorKind::InvalidArgument, "preprocess: mean/std need ", options.channels, " values");
+  ModelInput result;
+  ImageTransform& t = result.transform;
+  t.original_height = image.rows;
+  t.original_width = image.cols;
+  cv::Mat resized = image;
+  t.resized_height = image.rows;
+  t.resized_width = image.cols;
+  if (options.resize) {
+    // torchvision Resize(N): the shorter side becomes N, the longer keeps the aspect (truncated).
+    const int64_t n = *options.resize;
+    if (image.rows <= image.cols) {
+      t.resized_height = n;
+      t.resized_width = static_cast<int64_t>(double(n) * image.cols / image.rows);
+    } else {
+      t.resized_width = n;
+      t.resized_height = static_cast<int64_t>(double(n) * image.rows / image.cols);
+    }
+    t.resized_height = std::max<int64_t>(t.resized_height, 1);
+    t.resized_width = std::max<int64_t>(t.resized_width, 1);
+    if (t.resized_height != image.rows || t.resized_width != image.cols) {
+      const bool shrinking = t.resized_height < image.rows;
+      // Area averaging when shrinking avoids aliasing (like PIL's antialiased resize).
+      cv::resize(image, resized, cv::Size(int(t.resized_width), int(t.resized_height)), 0, 0,
+                 shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+    }
+  }
+  cv::Mat cropped = resized;
+  t.input_height = t.resized_height;
+  t.input_width = t.resized_width;
+  if (options.crop) {
+    const int64_t c = *options.crop;
+    BAGNET_CHECK(c <= t.resized_height && c <= t.resized_width, ErrorKind::BadInput, "image is ",
+                 t.resized_height, "x", t.resized_width, " after resizing, smaller than the ", c, "x", c,
+                 " crop (use --resize or --crop none)");
+    t.crop_top = static_cast<int64_t>(std::lround((t.resized_height - c) / 2.0));
+    t.crop_left = static_cast<int64_t>(std::lround((t.resized_width - c) / 2.0));
+    cropped = resized(cv::Rect(int(t.crop_left), int(t.crop_top), int(c), int(c)));
+    t.input_height = t.input_width = c;
+  }
+  cv::Mat pixels = cropped.clone();
+  if (options.channels == 1) {
+    cv::Mat grey;
+    cv::cvtColor(pixels, grey, cv::COLOR_RGB2GRAY);
+    pixels = grey;
+  }
+  torch::Tensor hwc = torch::from_blob(pixels.data, {pixels.rows, pixels.cols, options.channels}, torch::kFloat);
+  torch::Tensor chw = hwc.permute({2, 0, 1}).contiguous();
+  const auto mean = torch::tensor(options.mean, torch::kFloat).view({-1, 1, 1});
+  const auto std = torch::tensor(options.std, torch::kFloat).view({-1, 1, 1});
+  result.tensor = (chw - mean) / std;
+  if (options.channels == 1) {
+    cv::Mat grey;
+    cv::cvtColor(image, grey, cv::COLOR_RGB2GRAY);
+    result.original = grey;
+  } else {
+    result.original = image;
+  }
+  return result;
+}
+
+ModelInput load_image(const std::string& path, const Preprocess& options) {
+  try {
+    return preprocess(read_image(path), options);
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    if (message.rfind(path, 0) == 0) throw;
+    throw Error(e.kind(), path + ": " + message);
+  }
+}
+
+}  // namespace bagnet
