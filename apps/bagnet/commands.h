@@ -1,0 +1,7 @@
+#pragma once
+// One function per subcommand (cmd_<name>.cpp); each returns an ExitCode.
+namespace bagnet::cli {
+int run_info(int argc, char** argv);
+int run_predict(int argc, char** argv);
+int run_evidence(int argc, char** argv);
+}  // namespace bagnet::cli

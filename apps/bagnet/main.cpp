@@ -1,0 +1,82 @@
+// bagnet: command-line front end of bagnet-lens. Dispatches to one file per subcommand, maps
+// errors to the documented exit codes and prints them as one line on stderr.
+#include "commands.h"
+#include "options.h"
+
+#include <bagnet/error.h>
+
+#include <opencv2/core/utils/logger.hpp>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int, char**);
+};
+
+const Command kCommands[] = {
+    {"info", "describe a checkpoint: architecture, q, stride, classes, parameters, SHA-256", bagnet::cli::run_info},
+    {"predict", "top-k classes with logit and probability for images", bagnet::cli::run_predict},
+    {"evidence", "write the per-patch logit map [K, H', W'] of an image as .npy", bagnet::cli::run_evidence},
+};
+
+void print_usage(std::ostream& out) {
+  out << "bagnet - make the decisions of BagNets visible\n\n"
+         "Usage: bagnet <command> [options]    (bagnet <command> --help for details)\n\nCommands:\n";
+  for (const auto& c : kCommands) out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
+  out << "\nExamples:\n"
+         "  bagnet info --weights bagnet32-2ddd53ed.pth.tar\n"
+         "  bagnet predict cat.jpg dog.png --weights bagnet32-2ddd53ed.pth.tar --topk 5\n"
+         "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby --npy cat.npy\n"
+         "\nExit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 bad input file, 4 runtime failure\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace bagnet::cli;
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+  if (argc < 2) {
+    print_usage(std::cerr);
+    return kExitUsage;
+  }
+  const std::string name = argv[1];
+  if (name == "-h" || name == "--help" || name == "help") {
+    print_usage(std::cout);
+    return kExitOk;
+  }
+  if (name == "--version") {
+    std::cout << "bagnet-lens 0.1.0\n";
+    return kExitOk;
+  }
+  for (const auto& command : kCommands) {
+    if (name != command.name) continue;
+    try {
+      return command.run(argc - 1, argv + 1);
+    } catch (const UsageError& e) {
+      std::cerr << "error: " << e.what() << " (see bagnet " << name << " --help)\n";
+      return kExitUsage;
+    } catch (const bagnet::Error& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      switch (e.kind()) {
+        case bagnet::ErrorKind::InvalidArgument: return kExitUsage;
+        case bagnet::ErrorKind::BadInput: return kExitBadInput;
+        case bagnet::ErrorKind::Runtime: return kExitRuntime;
+      }
+      return kExitRuntime;
+    } catch (const std::exception& e) {
+      // LibTorch errors carry a multi-line backtrace; the first line says what happened.
+      std::string message = e.what();
+      message = message.substr(0, message.find('\n'));
+      std::cerr << "error: " << message << "\n";
+      return kExitRuntime;
+    }
+  }
+  std::cerr << "error: unknown command '" << name << "' (see bagnet --help)\n";
+  return kExitUsage;
+}

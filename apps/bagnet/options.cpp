@@ -1,0 +1,93 @@
+#include "options.h"
+
+#include <bagnet/error.h>
+#include <bagnet/runtime.h>
+
+#include <iostream>
+#include <sstream>
+
+namespace bagnet::cli {
+
+void add_model_flags(cxxopts::Options& options) {
+  options.add_options("Model")
+      ("w,weights", "checkpoint file (official .pth.tar, zip torch.save, wrapped or module.-prefixed)",
+       cxxopts::value<std::string>())
+      ("arch", "architecture: bagnet9|bagnet17|bagnet33 or a spec (default: detected from the weights)",
+       cxxopts::value<std::string>()->default_value(""))
+      ("labels", "class names, one per line (default: ImageNet names for 1000-class models)",
+       cxxopts::value<std::string>()->default_value(""))
+      ("device", "auto|cpu|cuda|cuda:N (auto: CUDA when available)", cxxopts::value<std::string>()->default_value("auto"))
+      ("threads", "CPU threads (0: all cores)", cxxopts::value<int>()->default_value("0"));
+}
+
+void add_image_flags(cxxopts::Options& options) {
+  options.add_options("Image")
+      ("resize", "shorter side to N pixels before cropping, or none", cxxopts::value<std::string>()->default_value("256"))
+      ("crop", "centre crop to NxN pixels, or none", cxxopts::value<std::string>()->default_value("224"));
+}
+
+void add_help_flag(cxxopts::Options& options) {
+  options.add_options("")("h,help", "show this help");
+}
+
+ModelFlags read_model_flags(const cxxopts::ParseResult& parsed) {
+  ModelFlags flags;
+  if (!parsed.count("weights")) throw UsageError("--weights FILE is required");
+  flags.weights = parsed["weights"].as<std::string>();
+  flags.arch = parsed["arch"].as<std::string>();
+  flags.labels = parsed["labels"].as<std::string>();
+  flags.device = parsed["device"].as<std::string>();
+  flags.threads = parsed["threads"].as<int>();
+  if (flags.threads < 0) throw UsageError("--threads must be >= 0");
+  return flags;
+}
+
+ImageFlags read_image_flags(const cxxopts::ParseResult& parsed) {
+  return ImageFlags{parsed["resize"].as<std::string>(), parsed["crop"].as<std::string>()};
+}
+
+bool parse_or_help(cxxopts::Options& options, int argc, char** argv, const std::string& examples,
+                   cxxopts::ParseResult& parsed) {
+  try {
+    parsed = options.parse(argc, argv);
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  if (parsed.count("help")) {
+    std::cout << options.help() << "\nExamples:\n" << examples;
+    return false;
+  }
+  return true;
+}
+
+LoadedModel open_model(const ModelFlags& flags) {
+  configure_runtime(flags.threads);
+  LoadOptions load;
+  load.arch = flags.arch;
+  load.device = resolve_device(flags.device);
+  return load_model(flags.weights, load);
+}
+
+Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch) {
+  Preprocess p;
+  p.resize = parse_size_option(flags.resize, "--resize");
+  p.crop = parse_size_option(flags.crop, "--crop");
+  p.channels = arch.in_channels;
+  BAGNET_CHECK(arch.in_channels == 1 || arch.in_channels == 3, ErrorKind::InvalidArgument,
+               "images can only feed models with 1 or 3 input channels, this one has ", arch.in_channels);
+  if (arch.in_channels == 1) {
+    p.mean = {0.5f};
+    p.std = {0.5f};
+  }
+  return p;
+}
+
+std::string fixed(double value, int digits) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(digits);
+  out << value;
+  return out.str();
+}
+
+}  // namespace bagnet::cli

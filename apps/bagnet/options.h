@@ -1,0 +1,55 @@
+#pragma once
+// Flags shared by the subcommands, defined once. Each subcommand adds the groups it needs.
+#include <bagnet/image.h>
+#include <bagnet/model.h>
+
+#include <cxxopts.hpp>
+
+#include <string>
+#include <vector>
+
+namespace bagnet::cli {
+
+// Exit codes of the bagnet program (documented in README.md and `bagnet --help`).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitPartial = 1,   // some inputs failed, the others were processed
+  kExitUsage = 2,     // bad command line: unknown flag, bad value, unknown class
+  kExitBadInput = 3,  // unreadable or corrupt input file, wrong shapes
+  kExitRuntime = 4,   // the computation failed (device unavailable, out of memory, ...)
+};
+
+// Thrown for command-line mistakes; main() prints it with a hint to --help and returns kExitUsage.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct ModelFlags {
+  std::string weights, arch, labels, device = "auto";
+  int threads = 0;
+};
+
+struct ImageFlags {
+  std::string resize = "256", crop = "224";
+};
+
+void add_model_flags(cxxopts::Options& options);
+void add_image_flags(cxxopts::Options& options);
+void add_help_flag(cxxopts::Options& options);
+
+ModelFlags read_model_flags(const cxxopts::ParseResult& parsed);
+ImageFlags read_image_flags(const cxxopts::ParseResult& parsed);
+
+// Parses argv; prints help (with the examples) and returns false when --help was given.
+// Throws UsageError for unknown flags or bad values.
+bool parse_or_help(cxxopts::Options& options, int argc, char** argv, const std::string& examples,
+                   cxxopts::ParseResult& parsed);
+
+// Configures threads and loads the model on the chosen device.
+LoadedModel open_model(const ModelFlags& flags);
+Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch);
+
+// Fixed-precision float formatting for text output.
+std::string fixed(double value, int digits);
+
+}  // namespace bagnet::cli
