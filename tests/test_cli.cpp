@@ -1,0 +1,198 @@
+// Smoke tests of the real bagnet binary: help, predictions and evidence maps from the fixture PNGs
+// against the official outputs, consistency between predict and evidence, and error handling.
+#include <bagnet/npy.h>
+
+#include "reference.h"
+#include "test_util.h"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+
+using namespace bagnet::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+fs::path scratch_dir() {
+  const fs::path dir = fs::temp_directory_path() / "bagnet-test-cli";
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Result run(const std::string& args) {
+  const fs::path err = scratch_dir() / "stderr.txt";
+  const std::string command = std::string("'") + BAGNET_EXE + "' " + args + " 2>'" + err.string() + "'";
+  Result r;
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.out.append(buffer, n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = slurp(err);
+  return r;
+}
+
+std::string image(const std::string& name) { return "'" + official("images/" + name) + "'"; }
+std::string weights(const std::string& name) { return " --weights '" + fixture(name) + "'"; }
+const std::string kAsStored = " --resize none --crop none --threads 2";
+
+}  // namespace
+
+TEST_CASE("help lists commands and examples") {
+  const Result top = run("--help");
+  CHECK(top.code == 0);
+  CHECK(top.out.find("Exit codes") != std::string::npos);
+  for (const std::string command : {"info", "predict", "evidence"}) {
+    const Result r = run(command + " --help");
+    CHECK(r.code == 0);
+    CHECK(r.out.find("Examples:") != std::string::npos);
+    CHECK(r.out.find("--weights") != std::string::npos);
+  }
+}
+
+TEST_CASE("predict from the PNGs matches the official logits for every model") {
+  for (const std::string model : {"bagnet9-s9", "bagnet17-s17", "bagnet33-s33"}) {
+    CAPTURE(model);
+    const auto reference = read_reference(official("reference-" + model + ".pt"));
+    const Result r = run("predict " + image("chelsea-224x224.png") + " " + image("coffee-224x224.png") + " " +
+                         image("rocket-160x208.png") + weights(model + ".pth.tar") + kAsStored + " --topk 5 --json");
+    REQUIRE(r.code == 0);
+    const auto json = nlohmann::json::parse(r.out);
+    REQUIRE(json["images"].size() == 3);
+    const std::vector<std::pair<std::string, int>> order{{"224x224", 0}, {"224x224", 1}, {"160x208", 0}};
+    for (size_t i = 0; i < 3; ++i) {
+      const torch::Tensor official_logits = reference.at("logits_" + order[i].first)[order[i].second];
+      const auto top = std::get<1>(official_logits.topk(5));
+      const double scale = official_logits.abs().max().item<double>();
+      const auto& predictions = json["images"][i]["predictions"];
+      REQUIRE(predictions.size() == 5);
+      for (int64_t k = 0; k < 5; ++k) {
+        CHECK(predictions[k]["class"].get<int64_t>() == top[k].item<int64_t>());
+        const double logit = predictions[k]["logit"].get<double>();
+        CHECK(std::abs(logit - official_logits[top[k].item<int64_t>()].item<double>()) <= 1e-4 * scale);
+      }
+    }
+  }
+}
+
+TEST_CASE("evidence writes the official stride-8 map and agrees with predict on a non-square image") {
+  const auto reference = read_reference(official("reference-bagnet17-s17.pt"));
+  const fs::path out = scratch_dir() / "rocket.npy";
+  fs::remove(out);
+  const Result r = run("evidence " + image("rocket-160x208.png") + weights("bagnet17-s17.pth.tar") + kAsStored +
+                       " --class 'schooner,3,999' --npy '" + out.string() + "' --json");
+  REQUIRE(r.code == 0);
+  const auto json = nlohmann::json::parse(r.out);
+  CHECK(json["shape"] == nlohmann::json({3, 18, 24}));
+  const torch::Tensor map = bagnet::load_npy(out.string());
+  REQUIRE(map.sizes() == torch::IntArrayRef{3, 18, 24});
+  const auto classes = torch::tensor({780, 3, 999});
+  const torch::Tensor official_map = reference.at("logit_map_160x208")[0].permute({2, 0, 1}).index_select(0, classes);
+  CHECK(relative_error(map, official_map) <= 1e-4);
+
+  const Result p = run("predict " + image("rocket-160x208.png") + weights("bagnet17-s17.pth.tar") + kAsStored +
+                       " --topk 1000 --json");
+  REQUIRE(p.code == 0);
+  const auto predictions = nlohmann::json::parse(p.out)["images"][0]["predictions"];
+  for (const auto& prediction : predictions) {
+    const int64_t c = prediction["class"].get<int64_t>();
+    for (int64_t k = 0; k < 3; ++k)
+      if (classes[k].item<int64_t>() == c)
+        CHECK(prediction["logit"].get<double>() == doctest::Approx(map[k].mean().item<double>()).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("default preprocessing (resize 256, crop 224) runs on any image size") {
+  const Result r = run("predict " + image("rocket-160x208.png") + weights("bagnet9-s9.pth.tar") + " --json");
+  REQUIRE(r.code == 0);
+  const auto result = nlohmann::json::parse(r.out)["images"][0];
+  CHECK(result["input_size"] == nlohmann::json({224, 224}));
+  CHECK(result["map_size"] == nlohmann::json({27, 27}));
+  double sum = 0;
+  for (const auto& p : result["predictions"]) sum += p["probability"].get<double>();
+  CHECK(sum <= 1.0 + 1e-9);
+}
+
+TEST_CASE("bad input gives one clear line and the documented exit code") {
+  const fs::path dir = scratch_dir();
+  auto one_line = [](const Result& r) {
+    CHECK(r.err.rfind("error: ", 0) == 0);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  };
+  Result r = run("predict " + image("chelsea-224x224.png"));  // no --weights
+  CHECK(r.code == 2);
+  one_line(r);
+  r = run("predict " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --bogus");
+  CHECK(r.code == 2);
+  r = run("frobnicate");
+  CHECK(r.code == 2);
+  r = run("info --weights '" + (dir / "missing.pth").string() + "'");
+  CHECK(r.code == 3);
+  one_line(r);
+  CHECK(r.err.find("missing.pth") != std::string::npos);
+
+  // A truncated checkpoint.
+  const fs::path cut = dir / "cut.pth.tar";
+  {
+    const std::string bytes = slurp(fixture("bagnet9-s9.pth.tar"));
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  r = run("info --weights '" + cut.string() + "'");
+  CHECK(r.code == 3);
+  one_line(r);
+  CHECK(r.err.find("truncated") != std::string::npos);
+
+  // Wrong architecture forced on a checkpoint.
+  r = run("info" + weights("bagnet9-s9.pth.tar") + " --arch bagnet33");
+  CHECK(r.code == 3);
+  one_line(r);
+  CHECK(r.err.find("layer3.0.conv2.weight") != std::string::npos);
+
+  // Unknown class: usage error, and no output file appears.
+  const fs::path out = dir / "never.npy";
+  fs::remove(out);
+  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class unicorn --npy '" +
+          out.string() + "'");
+  CHECK(r.code == 2);
+  one_line(r);
+  CHECK(r.err.find("unicorn") != std::string::npos);
+  CHECK_FALSE(fs::exists(out));
+
+  // Output into a missing directory: a clear error, nothing half-written.
+  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class 1 --npy '" +
+          (dir / "no-such-dir" / "x.npy").string() + "'");
+  CHECK(r.code == 3);
+  one_line(r);
+
+  // One corrupt image among good ones: the good one is processed, exit code 1.
+  const fs::path corrupt = dir / "corrupt.png";
+  std::ofstream(corrupt) << "\x89PNG garbage";
+  r = run("predict " + image("chelsea-224x224.png") + " '" + corrupt.string() + "'" + weights("bagnet9-s9.pth.tar") +
+          kAsStored);
+  CHECK(r.code == 1);
+  CHECK(r.out.find("chelsea") != std::string::npos);
+  CHECK(r.err.find("corrupt.png") != std::string::npos);
+  CHECK(r.err.find("cannot decode") != std::string::npos);
+
+  // An image smaller than the receptive field.
+  r = run("predict " + image("chelsea-224x224.png") + weights("bagnet33-s33.pth.tar") + " --resize 20 --crop none");
+  CHECK(r.code == 3);
+  CHECK(r.err.find("33") != std::string::npos);
+}

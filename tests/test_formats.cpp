@@ -1,0 +1,101 @@
+// File formats and small utilities: SHA-256, .npy, atomic writes, class names.
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/labels.h>
+#include <bagnet/npy.h>
+#include <bagnet/sha256.h>
+
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace bagnet;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / "bagnet-test-formats";
+  fs::create_directories(dir);
+  return dir / name;
+}
+std::string hash(const std::string& s) { return sha256_hex(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
+}  // namespace
+
+TEST_CASE("sha256 matches the FIPS 180-4 test vectors") {
+  CHECK(hash("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(hash("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(hash(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  for (size_t n : {55, 56, 63, 64, 65})  // padding boundaries must not crash and must differ
+    CHECK(hash(std::string(n, 'x')) != hash(std::string(n + 1, 'x')));
+}
+
+TEST_CASE("npy round trip keeps shape, dtype and values") {
+  torch::manual_seed(0);
+  for (const auto& tensor : {torch::randn({3, 5, 7}), torch::randn({4}).to(torch::kDouble),
+                             torch::arange(12, torch::kLong).view({3, 4}), torch::zeros({0, 3})}) {
+    const auto path = scratch("a.npy").string();
+    save_npy(path, tensor);
+    const auto back = load_npy(path);
+    CHECK(back.sizes() == tensor.sizes());
+    CHECK((back.scalar_type() == tensor.scalar_type()));
+    CHECK(torch::equal(back, tensor));
+    std::ifstream in(path, std::ios::binary);
+    std::string head(10, '\0');
+    in.read(head.data(), 10);
+    const size_t header = static_cast<unsigned char>(head[8]) | (static_cast<unsigned char>(head[9]) << 8);
+    CHECK((10 + header) % 64 == 0);  // numpy's alignment rule
+  }
+  CHECK_THROWS_AS(load_npy(scratch("missing.npy").string()), Error);
+}
+
+TEST_CASE("atomic writes leave nothing behind on failure") {
+  const auto target = scratch("atomic.txt");
+  fs::remove(target);
+  CHECK_THROWS(write_file_atomically(target.string(), [](std::ostream& out) {
+    out << "half";
+    throw std::runtime_error("interrupted");
+  }));
+  CHECK_FALSE(fs::exists(target));
+  for (const auto& entry : fs::directory_iterator(target.parent_path()))
+    CHECK(entry.path().filename().string().find("atomic.txt.tmp") == std::string::npos);
+  write_text_atomically(target.string(), "done");
+  std::ifstream in(target);
+  std::string content;
+  std::getline(in, content);
+  CHECK(content == "done");
+  try {
+    write_text_atomically((scratch("no-such-dir") / "x.txt").string(), "x");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::BadInput);
+    CHECK(std::string(e.what()).find("cannot create") != std::string::npos);
+  }
+}
+
+TEST_CASE("class names and class lists") {
+  const auto& names = imagenet_class_names();
+  REQUIRE(names.size() == 1000);
+  CHECK(names[0] == "tench");
+  CHECK(names[281] == "tabby");
+  CHECK(parse_class_list("281, Tabby,0", names) == std::vector<int64_t>{281, 281, 0});
+  CHECK(parse_class_list("all", names).size() == 1000);
+  CHECK_THROWS_AS(parse_class_list("1000", names), Error);
+  CHECK_THROWS_AS(parse_class_list("unicorn", names), Error);
+  CHECK_THROWS_AS(parse_class_list("1,,2", names), Error);
+  CHECK(class_names_for(10)[3] == "class_3");
+  const auto file = scratch("labels.txt");
+  std::ofstream(file) << "cat\ndog\n\n";
+  CHECK(read_class_names(file.string()) == std::vector<std::string>{"cat", "dog"});
+  CHECK_THROWS_AS(class_names_for(3, file.string()), Error);
+  std::ofstream(file) << "cat\ncat\n";
+  try {
+    read_class_names(file.string());
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find(":2: duplicate") != std::string::npos);
+  }
+}
