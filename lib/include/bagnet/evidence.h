@@ -39,6 +39,38 @@ struct EvidenceMap {
   torch::Tensor image_logits() const;
 };
 
+enum class DenseMethod {
+  Atrous,     // every layer once per distinct position (strides removed, kernels dilated), tiled
+  Patchwise,  // the authors' reference: every q x q patch through the network (slow; for checks)
+};
+
+struct DenseOptions {
+  int64_t stride = 1;              // sample the dense map every `stride` pixels: 1, 2, 4 (presets)
+  std::vector<int64_t> classes;    // empty: all classes
+  DenseMethod method = DenseMethod::Atrous;
+  int64_t max_memory_mb = 2048;    // budget for activations of one tile; sets the tile size
+  int64_t tile = 0;                // output tile side in map cells; 0: largest within the budget
+  ProgressCallback on_progress;    // called after each tile (or patch row)
+};
+
+// The dense evidence map as the BagNet paper defines it: the normalised image is zero-padded by
+// (q-1)/2 on every side and map cell (i, j) is the logit of the q x q patch centred on input pixel
+// (stride*i, stride*j).
+struct DenseMap {
+  torch::Tensor logits;            // [N, K, ceil(H/stride), ceil(W/stride)] float32, CPU
+  std::vector<int64_t> classes;
+  int64_t stride = 1, patch = 0;   // sampling step and q
+  int64_t input_height = 0, input_width = 0;
+  int64_t tiles = 0;               // tiles the image was evaluated in
+  // The q x q input box of cell (i, j); it extends beyond the image near the border (zeros there).
+  Box patch_box(int64_t row, int64_t col) const;
+};
+
+// Dense (or stride-2/4 sampled) evidence of `input` [N, in_channels, H, W] float32. Tiles overlap by
+// the receptive field, so the result does not depend on the tile size; memory stays bounded for
+// any image size.
+DenseMap compute_dense_evidence(BagNet& net, const torch::Tensor& input, const DenseOptions& options = {});
+
 // The native (stride = total stride of the architecture, 8 for the presets) evidence map of
 // `input` [N, in_channels, H, W] float32 (normalised, on any device) in one forward pass.
 // Throws Error for wrong shapes/dtypes, inputs smaller than q, or class indices out of range.

@@ -1,0 +1,128 @@
+#include <bagnet/error.h>
+#include <bagnet/evidence.h>
+
+#include "folded_net.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace bagnet {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Rough peak bytes of one tile of `tile` x `tile` output cells: a few activations of the widest
+// layer at the tile's resolution plus margin, and the class logits.
+double tile_bytes(const Arch& arch, int64_t tile, int64_t q, int64_t stride, int64_t classes) {
+  int64_t widest = arch.stem_width;
+  for (size_t s = 0; s < arch.widths.size(); ++s) widest = std::max(widest, arch.widths[s] * arch.expansion);
+  const double side = double(tile) + double(q) / double(stride);
+  return 4.0 * (4.0 * double(widest) * side * side + double(classes) * double(tile) * double(tile));
+}
+
+int64_t choose_tile(const Arch& arch, const DenseOptions& o, int64_t q, int64_t classes, int64_t rows, int64_t cols) {
+  if (o.tile > 0) return o.tile;
+  BAGNET_CHECK(o.max_memory_mb >= 64, ErrorKind::InvalidArgument, "max memory must be at least 64 MB, got ",
+               o.max_memory_mb);
+  const double budget = double(o.max_memory_mb) * 1024 * 1024;
+  int64_t tile = std::max(rows, cols);
+  while (tile > 8 && tile_bytes(arch, tile, q, o.stride, classes) > budget) tile = tile * 7 / 8;
+  return std::max<int64_t>(tile, 1);
+}
+
+void report(const ProgressCallback& callback, int64_t done, int64_t total, const std::string& stage) {
+  if (callback) callback(Progress{done, total, stage});
+}
+
+torch::Tensor atrous(BagNet& net, const torch::Tensor& padded, const DenseOptions& o, const std::vector<int64_t>& classes,
+                     int64_t rows, int64_t cols, int64_t q, int64_t& tiles_used) {
+  const detail::FoldedNet folded(net, o.stride);
+  const int64_t k = static_cast<int64_t>(classes.size());
+  const int64_t tile = choose_tile(net->arch(), o, q, k, rows, cols);
+  torch::Tensor out = torch::empty({padded.size(0), k, rows, cols});
+  const int64_t tiles_y = ceil_div(rows, tile), tiles_x = ceil_div(cols, tile);
+  tiles_used = tiles_y * tiles_x;
+  const std::vector<int64_t> subset = static_cast<int64_t>(classes.size()) == net->arch().num_classes ? std::vector<int64_t>{} : classes;
+  int64_t done = 0;
+  for (int64_t ty = 0; ty < tiles_y; ++ty) {
+    for (int64_t tx = 0; tx < tiles_x; ++tx) {
+      const int64_t r0 = ty * tile, c0 = tx * tile;
+      const int64_t h = std::min(tile, rows - r0), w = std::min(tile, cols - c0);
+      // Output cells [r0, r0+h) need padded rows [s*r0, s*(r0+h-1) + q).
+      const torch::Tensor piece = padded.slice(2, o.stride * r0, o.stride * (r0 + h - 1) + q)
+                                      .slice(3, o.stride * c0, o.stride * (c0 + w - 1) + q)
+                                      .contiguous(torch::MemoryFormat::ChannelsLast);
+      const torch::Tensor logits = folded.logits(piece, subset);
+      BAGNET_CHECK(logits.size(2) == h && logits.size(3) == w, ErrorKind::Runtime, "internal: dense tile is ",
+                   logits.size(2), "x", logits.size(3), ", expected ", h, "x", w);
+      out.slice(2, r0, r0 + h).slice(3, c0, c0 + w).copy_(logits.to(torch::kCPU));
+      report(o.on_progress, ++done, tiles_used, "dense map tiles");
+    }
+  }
+  return out;
+}
+
+torch::Tensor patchwise(BagNet& net, const torch::Tensor& padded, const DenseOptions& o,
+                        const std::vector<int64_t>& classes, int64_t rows, int64_t cols, int64_t q) {
+  const int64_t n = padded.size(0), k = static_cast<int64_t>(classes.size());
+  torch::Tensor out = torch::empty({n, k, rows, cols});
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t r = 0; r < rows; ++r) {
+      // All patches of map row r: [cols, C, q, q], each through the whole network.
+      const torch::Tensor band = padded[i].slice(1, o.stride * r, o.stride * r + q);
+      const torch::Tensor patches =
+          band.unfold(2, q, o.stride).slice(2, 0, cols).permute({2, 0, 1, 3}).contiguous();
+      const torch::Tensor logits = net->patch_logits(net->features(patches), classes);  // [cols, K, 1, 1]
+      out[i].select(1, r).copy_(logits.flatten(1).t().to(torch::kCPU));
+      report(o.on_progress, i * rows + r + 1, n * rows, "patchwise rows");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Box DenseMap::patch_box(int64_t row, int64_t col) const {
+  const int64_t half = (patch - 1) / 2;
+  return Box{row * stride - half, col * stride - half, patch, patch};
+}
+
+DenseMap compute_dense_evidence(BagNet& net, const torch::Tensor& input, const DenseOptions& options) {
+  const Arch& arch = net->arch();
+  BAGNET_CHECK(input.dim() == 4 && input.size(1) == arch.in_channels, ErrorKind::BadInput,
+               "dense evidence input: expected [N, ", arch.in_channels, ", H, W], got ", input.sizes());
+  BAGNET_CHECK(input.scalar_type() == torch::kFloat, ErrorKind::BadInput, "dense evidence input: expected float32");
+  BAGNET_CHECK(input.size(2) >= 1 && input.size(3) >= 1, ErrorKind::BadInput, "dense evidence input is empty");
+  const auto allowed = detail::dense_strides(arch);
+  BAGNET_CHECK(options.stride >= 1 && std::find(allowed.begin(), allowed.end(), options.stride) != allowed.end(),
+               ErrorKind::InvalidArgument, "dense stride ", options.stride,
+               " is not a product of the leading layer strides of this architecture");
+  DenseMap map;
+  map.patch = receptive_field(arch);
+  map.stride = options.stride;
+  map.input_height = input.size(2);
+  map.input_width = input.size(3);
+  map.classes = options.classes;
+  if (map.classes.empty())
+    for (int64_t c = 0; c < arch.num_classes; ++c) map.classes.push_back(c);
+  for (int64_t c : map.classes)
+    BAGNET_CHECK(c >= 0 && c < arch.num_classes, ErrorKind::InvalidArgument, "class index ", c,
+                 " out of range: the model has ", arch.num_classes, " classes");
+  const int64_t rows = ceil_div(map.input_height, map.stride), cols = ceil_div(map.input_width, map.stride);
+  const int64_t half = (map.patch - 1) / 2;
+
+  torch::NoGradGuard no_grad;
+  const auto device = net->parameters().front().device();
+  const torch::Tensor padded = torch::constant_pad_nd(input.to(device), {half, half, half, half}, 0);
+  if (options.method == DenseMethod::Patchwise) {
+    map.logits = patchwise(net, padded, options, map.classes, rows, cols, map.patch);
+    map.tiles = 1;
+  } else {
+    map.logits = atrous(net, padded, options, map.classes, rows, cols, map.patch, map.tiles);
+  }
+  return map;
+}
+
+}  // namespace bagnet

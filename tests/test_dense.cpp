@@ -1,0 +1,129 @@
+// Dense evidence maps: the a trous evaluation against the authors' patch-by-patch definition, tile
+// independence, sampling strides, the relation to the native stride-8 map, and (with the fixtures)
+// the official dense heatmaps.
+#include <bagnet/error.h>
+#include <bagnet/evidence.h>
+#include <bagnet/model.h>
+#include <bagnet/runtime.h>
+
+#include "test_util.h"
+#ifdef BAGNET_HAVE_FIXTURES
+#include "reference.h"
+#include <nlohmann/json.hpp>
+#include <fstream>
+#endif
+
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+using namespace bagnet;
+using namespace bagnet::test;
+
+namespace {
+
+BagNet random_net(const std::string& spec, uint64_t seed) {
+  torch::manual_seed(seed);
+  BagNet net(parse_arch(spec));
+  torch::NoGradGuard no_grad;
+  for (auto& item : net->named_buffers()) {
+    if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 1.5);
+    if (item.key().find("running_mean") != std::string::npos) item.value().uniform_(-0.2, 0.2);
+  }
+  for (auto& item : net->named_parameters())
+    if (item.key().find("bn") != std::string::npos || item.key().find("downsample.1") != std::string::npos)
+      item.value().uniform_(0.5, 1.5);
+  net->eval();
+  return net;
+}
+
+const char* const kTiny = "blocks=2-1-2-1,kernel3=1-1-1-1,widths=4-8-8-16,stem=8,expansion=2,classes=5";
+
+}  // namespace
+
+TEST_CASE("a trous dense maps equal the patch-by-patch definition") {
+  configure_runtime(0);
+  BagNet net = random_net(kTiny, 11);
+  REQUIRE(receptive_field(net->arch()) == 33);
+  torch::manual_seed(5);
+  const auto input = torch::randn({2, 3, 19, 26});
+  for (int64_t stride : {1, 2, 4, 8}) {
+    CAPTURE(stride);
+    DenseOptions o;
+    o.stride = stride;
+    o.method = DenseMethod::Patchwise;
+    const DenseMap reference = compute_dense_evidence(net, input, o);
+    o.method = DenseMethod::Atrous;
+    const DenseMap fast = compute_dense_evidence(net, input, o);
+    CHECK(fast.logits.sizes() == torch::IntArrayRef{2, 5, (19 + stride - 1) / stride, (26 + stride - 1) / stride});
+    CHECK(relative_error(fast.logits, reference.logits) <= 1e-5);
+    o.tile = 3;  // many small overlapping tiles give the same map
+    const DenseMap tiled = compute_dense_evidence(net, input, o);
+    CHECK(tiled.tiles > 1);
+    CHECK(relative_error(tiled.logits, fast.logits) <= 1e-5);
+  }
+}
+
+TEST_CASE("sampled maps are the dense map subsampled; the native map is the dense map at patch centres") {
+  BagNet net = random_net(kTiny, 3);
+  torch::manual_seed(9);
+  const auto input = torch::randn({1, 3, 45, 50});
+  DenseOptions o;
+  o.classes = {4, 1};
+  const DenseMap dense = compute_dense_evidence(net, input, o);
+  for (int64_t stride : {2, 4}) {
+    o.stride = stride;
+    const DenseMap sampled = compute_dense_evidence(net, input, o);
+    using torch::indexing::Slice;
+    using torch::indexing::None;
+    CHECK(relative_error(sampled.logits, dense.logits.index({Slice(), Slice(), Slice(0, None, stride), Slice(0, None, stride)})) <= 1e-5);
+  }
+  EvidenceOptions native_options;
+  native_options.classes = {4, 1};
+  const EvidenceMap native = compute_evidence(net, input, native_options);
+  const int64_t half = 16;
+  for (int64_t i = 0; i < native.geometry.rows; ++i)
+    for (int64_t j = 0; j < native.geometry.cols; ++j) {
+      const Box box = native.geometry.cell_box(i, j);
+      CHECK(dense.patch_box(box.top + half, box.left + half) == box);
+      CHECK(relative_error(native.logits[0].select(1, i).select(1, j),
+                           dense.logits[0].select(1, box.top + half).select(1, box.left + half)) <= 1e-5);
+    }
+}
+
+TEST_CASE("bad dense options are refused") {
+  BagNet net = random_net(kTiny, 1);
+  DenseOptions o;
+  o.stride = 3;
+  CHECK_THROWS_AS(compute_dense_evidence(net, torch::zeros({1, 3, 10, 10}), o), Error);
+  o.stride = 1;
+  o.classes = {5};
+  CHECK_THROWS_AS(compute_dense_evidence(net, torch::zeros({1, 3, 10, 10}), o), Error);
+  CHECK_THROWS_AS(compute_dense_evidence(net, torch::zeros({1, 1, 10, 10}), DenseOptions{}), Error);
+}
+
+#ifdef BAGNET_HAVE_FIXTURES
+TEST_CASE("official dense heatmaps are reproduced") {
+  configure_runtime(0);
+  std::ifstream manifest_file(official("manifest.json"));
+  const auto manifest = nlohmann::json::parse(manifest_file);
+  for (const auto& [model_name, model] : manifest["models"].items()) {
+    const auto reference = read_reference(official(model["reference"].get<std::string>()));
+    LoadedModel loaded = load_model(fixture(model_name + ".pth.tar"));
+    for (const auto& [key, shape] : model["tensors"].items()) {
+      if (key.rfind("dense_", 0) != 0) continue;
+      // dense_<size>_img<i>_class<c>
+      const auto img = key.find("_img"), cls = key.find("_class");
+      const std::string size = key.substr(6, img - 6);
+      const int64_t image = std::stoll(key.substr(img + 4, cls - img - 4));
+      const int64_t klass = std::stoll(key.substr(cls + 6));
+      CAPTURE(key);
+      DenseOptions o;
+      o.classes = {klass};
+      const DenseMap map = compute_dense_evidence(loaded.net, reference.at("input_" + size).slice(0, image, image + 1), o);
+      const double error = relative_error(map.logits[0][0], reference.at(key));
+      MESSAGE(model_name, " ", key, ": relative error ", error);
+      CHECK(error <= 1e-4);
+    }
+  }
+}
+#endif
