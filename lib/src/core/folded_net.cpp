@@ -53,6 +53,36 @@ std::vector<int64_t> dense_strides(const Arch& arch) {
   return strides;
 }
 
+double folded_flops(const Arch& arch, int64_t h, int64_t w, int64_t output_stride, int64_t classes) {
+  double flops = 0;
+  auto conv = [&](int64_t& ch, int64_t& cw, int64_t cin, int64_t cout, int64_t k, int64_t s, int64_t d) {
+    ch = (ch - d * (k - 1) - 1) / s + 1;
+    cw = (cw - d * (k - 1) - 1) / s + 1;
+    flops += 2.0 * double(ch) * double(cw) * double(cin) * double(cout) * double(k * k);
+  };
+  int64_t ch = h, cw = w;
+  conv(ch, cw, arch.in_channels, arch.stem_width, 1, 1, 1);
+  conv(ch, cw, arch.stem_width, arch.stem_width, 3, 1, 1);
+  int64_t inplanes = arch.stem_width, kept = 1, dilation = 1;
+  for (size_t s = 0; s < arch.blocks.size(); ++s) {
+    for (int64_t b = 0; b < arch.blocks[s]; ++b) {
+      const int64_t stride = b == 0 ? arch.strides[s] : 1, planes = arch.widths[s], out = planes * arch.expansion;
+      const bool keep = stride > 1 && dilation == 1 && kept * stride <= output_stride;
+      int64_t rh = ch, rw = cw;
+      if (stride != 1 || inplanes != out) conv(rh, rw, inplanes, out, 1, keep ? stride : 1, 1);
+      conv(ch, cw, inplanes, planes, 1, 1, 1);
+      conv(ch, cw, planes, planes, b < arch.kernel3[s] ? 3 : 1, keep ? stride : 1, dilation);
+      conv(ch, cw, planes, out, 1, 1, 1);
+      if (keep) kept *= stride;
+      else dilation *= stride;
+      inplanes = out;
+    }
+  }
+  int64_t fh = ch, fw = cw;
+  conv(fh, fw, inplanes, classes, 1, 1, 1);
+  return flops;
+}
+
 FoldedNet::FoldedNet(BagNet& net, int64_t output_stride) : output_stride_(output_stride) {
   const Arch& arch = net->arch();
   const auto allowed = dense_strides(arch);

@@ -39,6 +39,11 @@ class FoldedNet {
   int64_t output_stride_ = 1;
 };
 
+// Floating-point operations (2 per multiply-add) of the a trous network at `output_stride` on an
+// input of h x w pixels (already padded), with `classes` rows of the classifier. With the total
+// stride it is the cost of an ordinary forward pass.
+double folded_flops(const Arch& arch, int64_t h, int64_t w, int64_t output_stride, int64_t classes);
+
 // Strides a dense map can be sampled at without recomputation: the prefix products of the layer
 // strides, e.g. {1, 2, 4, 8} for the presets.
 std::vector<int64_t> dense_strides(const Arch& arch);
