@@ -84,11 +84,11 @@ TEST_CASE("train, resume, eval and predict with a tiny model") {
   fs::remove(model + ".ckpt");
 
   Result r = run("train " + data + val + kArch + " --labels '" + (d / "names.txt").string() +
-                 "' --epochs 4 --batch-size 10 --lr 0.05 --shift 1 --flip --seed 3 --json --out '" + model + "'");
+                 "' --epochs 4 --batch-size 10 --lr 0.2 --shift 1 --flip --seed 3 --json --out '" + model + "'");
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.err.find("epoch 4/4") != std::string::npos);
   const json summary = json::parse(r.out);
-  CHECK(summary["receptive_field"] == 7);
+  CHECK(summary["receptive_field"] == 5);
   CHECK(summary["stride"] == 2);
   const json& history = summary["training"]["history"];
   REQUIRE(history.size() == 4);
@@ -97,11 +97,11 @@ TEST_CASE("train, resume, eval and predict with a tiny model") {
 
   // --resume of a finished run trains nothing more and writes the same weights.
   r = run("train " + data + val + kArch + " --labels '" + (d / "names.txt").string() +
-          "' --epochs 4 --batch-size 10 --lr 0.05 --shift 1 --flip --seed 3 --resume --out '" + model + "'");
+          "' --epochs 4 --batch-size 10 --lr 0.2 --shift 1 --flip --seed 3 --resume --out '" + model + "'");
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.err.find("resuming") != std::string::npos);
   // A different recipe cannot resume the checkpoint.
-  r = run("train " + data + val + kArch + " --epochs 4 --batch-size 10 --lr 0.1 --seed 3 --resume --out '" + model + "'");
+  r = run("train " + data + val + kArch + " --epochs 4 --batch-size 10 --lr 0.3 --seed 3 --resume --out '" + model + "'");
   CHECK(r.code == 2);
   CHECK(r.err.find("lr") != std::string::npos);
 

@@ -102,9 +102,10 @@ TEST_CASE("IDX plain and gzipped give the same pixels and labels") {
       REQUIRE((img.rows == 4 && img.cols == 5));
       for (int y = 0; y < 4; ++y)
         for (int x = 0; x < 5; ++x) {
-          const float expected = float(uint8_t(images[16 + i * 20 + y * 5 + x])) / 255.0f;
+          const double expected = double(uint8_t(images[16 + i * 20 + y * 5 + x])) / 255.0;
           const cv::Vec3f px = img.at<cv::Vec3f>(y, x);
-          CHECK((px[0] == expected && px[1] == expected && px[2] == expected));
+          CHECK(px[0] == doctest::Approx(expected).epsilon(1e-6));
+          CHECK((px[0] == px[1] && px[1] == px[2]));
         }
     }
   }

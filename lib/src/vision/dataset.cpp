@@ -206,8 +206,10 @@ std::unique_ptr<Dataset> open_csv(const fs::path& csv, const DatasetOptions& opt
   std::vector<std::string> names = options.class_names;
   std::map<std::string, int64_t> by_name;
   if (named && names.empty()) {
-    for (const auto& r : rows)
-      if (!r.label.empty()) by_name.emplace(r.label, 0);
+    for (const auto& r : rows) {
+      int64_t v = 0;
+      if (!r.label.empty() && !parse_index(r.label, v)) by_name.emplace(r.label, 0);
+    }
     for (auto& [name, index] : by_name) {
       index = static_cast<int64_t>(names.size());
       names.push_back(name);
