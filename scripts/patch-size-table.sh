@@ -13,7 +13,7 @@ recipe=(--labels assets/fashion-mnist-classes.txt --limit 20000 --epochs 2 --bat
         --flip --seed 1 --threads 1)
 echo "| q | kernel3 | map on 28x28 | test top-1 | test top-5 | training time |"
 echo "|---|---|---|---|---|---|"
-for kernel3 in 1-0-0-0 1-1-0-0 1-1-1-0; do
+for kernel3 in 0-0-0-0 1-0-0-0 1-1-0-0 1-1-1-0; do
   arch="blocks=1-1-1-1,kernel3=$kernel3,strides=2-1-1-1,widths=8-16-32-32,stem=16,in=1"
   model="$out/k$kernel3.pt"
   "$bagnet" train "$F/train-images-idx3-ubyte.gz" --arch "$arch" "${recipe[@]}" --out "$model" --json \
