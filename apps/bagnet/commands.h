@@ -4,4 +4,6 @@ namespace bagnet::cli {
 int run_info(int argc, char** argv);
 int run_predict(int argc, char** argv);
 int run_evidence(int argc, char** argv);
+int run_train(int argc, char** argv);
+int run_eval(int argc, char** argv);
 }  // namespace bagnet::cli
