@@ -4,4 +4,5 @@ namespace bagnet::cli {
 int run_info(int argc, char** argv);
 int run_predict(int argc, char** argv);
 int run_evidence(int argc, char** argv);
+int run_heatmap(int argc, char** argv);
 }  // namespace bagnet::cli

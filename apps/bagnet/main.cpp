@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"info", "describe a checkpoint: architecture, q, stride, classes, parameters, SHA-256", bagnet::cli::run_info},
     {"predict", "top-k classes with logit and probability for images", bagnet::cli::run_predict},
     {"evidence", "write the per-patch logit map [K, H', W'] of an image as .npy", bagnet::cli::run_evidence},
+    {"heatmap", "draw evidence maps of images or directories as PNG pictures", bagnet::cli::run_heatmap},
 };
 
 void print_usage(std::ostream& out) {
@@ -33,6 +34,7 @@ void print_usage(std::ostream& out) {
          "  bagnet info --weights bagnet32-2ddd53ed.pth.tar\n"
          "  bagnet predict cat.jpg dog.png --weights bagnet32-2ddd53ed.pth.tar --topk 5\n"
          "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby --npy cat.npy\n"
+         "  bagnet heatmap photos/ --weights bagnet32-2ddd53ed.pth.tar --class top -o figures/\n"
          "\nExit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 bad input file, 4 runtime failure\n";
 }
 
