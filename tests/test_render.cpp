@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -23,13 +24,13 @@ bool close_rgb(const cv::Vec3b& a, const cv::Vec3b& b, int tolerance = 1) {
   return true;
 }
 
-// The cell whose patch centre is nearest to the centre of pixel p (ties to the later cell), found
-// by brute force rather than by the renderer's formula.
-int64_t nearest_cell(int64_t p, const MapLayout& l, int64_t cells) {
+// The cell whose patch centre is nearest to model-input coordinate y (ties to the later cell),
+// found by brute force rather than by the renderer's formula.
+int64_t nearest_cell_at(double y, const MapLayout& l, int64_t cells) {
   int64_t best = 0;
   double best_distance = 1e300;
   for (int64_t i = 0; i < cells; ++i) {
-    const double d = std::abs(double(p) + 0.5 - (l.first_centre + double(l.stride * i)));
+    const double d = std::abs(y - (l.first_centre + double(l.stride * i)));
     if (d <= best_distance) {
       best = i;
       best_distance = d;
@@ -37,6 +38,8 @@ int64_t nearest_cell(int64_t p, const MapLayout& l, int64_t cells) {
   }
   return best;
 }
+
+int64_t nearest_cell(int64_t p, const MapLayout& l, int64_t cells) { return nearest_cell_at(double(p) + 0.5, l, cells); }
 
 torch::Tensor index_map(int64_t rows, int64_t cols) {
   return (torch::arange(rows, torch::kFloat).view({-1, 1}) * 1000 + torch::arange(cols, torch::kFloat).view({1, -1}))
@@ -241,31 +244,33 @@ TEST_CASE("original frame: the map lands on the part of the original the model s
   t.input_height = t.input_width = 48;
   const MapGeometry g = map_geometry(arch_preset("bagnet9"), 48, 48);
   const MapLayout l = layout_of(g);
-  const cv::Mat input = sample_map(index_map(g.rows, g.cols), l, Upsample::Cells, Frame::Input, t);
   const cv::Mat original = sample_map(index_map(g.rows, g.cols), l, Upsample::Cells, Frame::Original, t);
   REQUIRE(original.rows == 100);
   REQUIRE(original.cols == 210);
   const BoxF region = t.input_region();
+  CHECK(region.top == 2.0);
+  CHECK(region.left == 56.0);
   int inside = 0;
   for (int y = 0; y < original.rows; ++y)
     for (int x = 0; x < original.cols; ++x) {
       const float value = original.at<float>(y, x);
-      const bool seen = y + 0.5 >= region.top && y + 0.5 < region.bottom && x + 0.5 >= region.left &&
-                        x + 0.5 < region.right;
+      // The model-input coordinate under this original pixel's centre (2 : 1, then the crop).
+      const double iy = (y + 0.5) * 0.5 - 1, ix = (x + 0.5) * 0.5 - 28;
+      const bool seen = iy >= 0 && iy < double(l.covered.bottom()) && ix >= 0 && ix < double(l.covered.right());
       if (!seen) {
         CHECK(std::isnan(value));
         continue;
       }
-      // The same value as the model-input pixel under this original pixel (2 : 1 here).
-      const int iy = static_cast<int>(std::floor((y + 0.5) * 0.5 - 1)), ix = static_cast<int>(std::floor((x + 0.5) * 0.5 - 28));
-      const float expected = input.at<float>(iy, ix);
-      if (std::isnan(expected))
-        CHECK(std::isnan(value));
-      else
-        CHECK(value == expected);
+      REQUIRE_FALSE(std::isnan(value));
+      const int64_t cy = nearest_cell_at(iy, l, g.rows), cx = nearest_cell_at(ix, l, g.cols);
+      CHECK(int64_t(value) == cy * 1000 + cx);
+      const Box box = g.cell_box(cy, cx);
+      CHECK(iy >= double(box.top));  // inside the patch it shows
+      CHECK(iy < double(box.bottom()));
       ++inside;
     }
-  CHECK(inside == 96 * 96);
+  // Seen: the 41 x 41 covered input pixels, at 2 x 2 original pixels each.
+  CHECK(inside == 82 * 82);
 }
 
 TEST_CASE("uncovered pixels are hatched, never coloured as a value") {

@@ -6,6 +6,7 @@
 #include "progress.h"
 
 #include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
 #include <bagnet/evidence.h>
 #include <bagnet/labels.h>
 #include <bagnet/npy.h>
@@ -15,8 +16,11 @@
 #include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 namespace fs = std::filesystem;

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -26,7 +27,8 @@ const std::vector<Colormap>& all_colormaps() {
   // ColorBrewer's 11-class RdBu and PuOr (Brewer, colorbrewer2.org), listed from their low end as
   // matplotlib defines "RdBu"/"PuOr"; the "_r" maps reverse them. PuOr is the colour-blind-safe
   // alternative: its arms differ along the blue-yellow axis, which protan/deutan vision keeps.
-  // Viridis (van der Walt & Smith) is a tabulated map; these are its 9 evenly spaced samples.
+  // Viridis (van der Walt & Smith) is defined as a 256-entry table; these are 17 evenly spaced
+  // samples of it, which interpolate to within 5/255 of every entry.
   static const std::vector<Colormap> maps = {
       from_hex("rdbu_r", true,
                {0x67001f, 0xb2182b, 0xd6604d, 0xf4a582, 0xfddbc7, 0xf7f7f7, 0xd1e5f0, 0x92c5de, 0x4393c3, 0x2166ac,
@@ -37,7 +39,9 @@ const std::vector<Colormap>& all_colormaps() {
                 0x2d004b},
                true),
       from_hex("viridis", false,
-               {0x440154, 0x472d7b, 0x3b528b, 0x2c728e, 0x21908c, 0x27ad81, 0x5dc863, 0xaadc32, 0xfde725}, false),
+               {0x440154, 0x48186a, 0x472d7b, 0x424086, 0x3b528b, 0x33638d, 0x2c728e, 0x26828e, 0x21918c, 0x1fa088,
+                0x28ae80, 0x3fbc73, 0x5ec962, 0x84d44b, 0xaddc30, 0xd8e219, 0xfde725},
+               false),
       from_hex("greys", false, {0xffffff, 0xf0f0f0, 0xd9d9d9, 0xbdbdbd, 0x969696, 0x737373, 0x525252, 0x252525, 0x000000},
                false),
   };
