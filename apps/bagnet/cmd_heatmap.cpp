@@ -310,7 +310,7 @@ int run_heatmap(int argc, char** argv) {
 
   std::vector<Written> written;
   auto title = [&](int64_t c, float logit) {
-    return std::to_string(c) + " " + names[c] + "  (logit " + fixed(logit, 3) + ")";
+    return std::to_string(c) + " " + names[c] + "\nimage logit " + fixed(logit, 3);
   };
   auto draw = [&](const Job& job, const std::optional<double>& clip) {
     RenderOptions opt = render;
@@ -326,7 +326,7 @@ int run_heatmap(int argc, char** argv) {
         }
         for (size_t s : o.slots)
           tiles.push_back({job.maps[int64_t(s)] - job.vs_map,
-                           std::to_string(job.classes[s]) + " " + names[job.classes[s]] + " minus " +
+                           std::to_string(job.classes[s]) + " " + names[job.classes[s]] + "\nminus " +
                                std::to_string(vs) + " " + names[vs]});
       }
       const Figure fig = render_figure(job.input.original, job.input.transform, tiles, job.layout, opt);

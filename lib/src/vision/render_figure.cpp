@@ -21,7 +21,7 @@ struct Font {
   double scale;
   int thickness, height;
   explicit Font(int tile_height) {
-    height = std::max(11, static_cast<int>(std::lround(tile_height / 20.0)));
+    height = std::max(12, static_cast<int>(std::lround(tile_height / 18.0)));
     scale = height / 22.0;
     thickness = height >= 20 ? 2 : 1;
   }
@@ -53,8 +53,12 @@ void outline_crop(cv::Mat& tile, const ImageTransform& t) {
                      std::lround(r.right) >= tile.cols;
   if (whole) return;
   const int thickness = std::max(1, static_cast<int>(std::lround(std::max(tile.rows, tile.cols) / 250.0)));
-  cv::rectangle(tile, cv::Point(int(std::lround(r.left)), int(std::lround(r.top))),
-                cv::Point(int(std::lround(r.right)) - 1, int(std::lround(r.bottom)) - 1), kInk, thickness, cv::LINE_8);
+  const cv::Point a(int(std::lround(r.left)), int(std::lround(r.top)));
+  const cv::Point b(int(std::lround(r.right)) - 1, int(std::lround(r.bottom)) - 1);
+  // Dark outside, light inside: visible on dark photos as on light heatmaps.
+  cv::rectangle(tile, a, b, kInk, thickness, cv::LINE_8);
+  const cv::Point step(thickness, thickness);
+  cv::rectangle(tile, a + step, b - step, cv::Scalar(255, 255, 255), thickness, cv::LINE_8);
 }
 
 // Heatmap tile in the paper's style: colours, then edges darkened at `alpha`.
@@ -201,7 +205,7 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
   const cv::Mat photo_bytes = to_bytes(photo);
   if (options.style == Style::Panel) {
     pictures.push_back(photo_bytes.clone());
-    titles.push_back("image");
+    titles.push_back(options.frame == Frame::Original ? "image (original)" : "image (model input)");
   }
   for (size_t k = 0; k < tiles.size(); ++k) {
     const cv::Mat values = sample_map(maps[k], layout, options.upsample, options.frame, transform);
@@ -225,7 +229,19 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
   const int tile_h = pictures[0].rows, tile_w = pictures[0].cols;
   const Font font(std::max(tile_h, 160));
   const int gap = std::max(4, font.height / 2);
-  const int title_h = options.titles ? font.height + gap + 2 : 0;
+  // Titles may have several lines ('\n'); every tile reserves the tallest.
+  std::vector<std::vector<std::string>> title_lines;
+  size_t line_count = 1;
+  for (const auto& t : titles) {
+    std::vector<std::string> lines;
+    size_t start = 0;
+    for (size_t end; (end = t.find('\n', start)) != std::string::npos; start = end + 1) lines.push_back(t.substr(start, end - start));
+    lines.push_back(t.substr(start));
+    line_count = std::max(line_count, lines.size());
+    title_lines.push_back(lines);
+  }
+  const int line_h = font.height + gap / 2 + 2;
+  const int title_h = options.titles ? static_cast<int>(line_count) * line_h + gap / 2 : 0;
   cv::Mat bar;
   if (options.colorbar) bar = draw_colorbar(cmap, figure.scale, tile_h, font);
   const std::string footer = "clip " + format_tick(figure.scale.clip) +
@@ -238,7 +254,9 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
     const int x = gap + k * (tile_w + gap);
     figure.tiles.emplace_back(x, title_h, tile_w, tile_h);
     pictures[k].copyTo(canvas(figure.tiles.back()));
-    if (options.titles) font.put(canvas, fit(font, titles[k], tile_w), cv::Point(x, title_h - gap / 2 - 2));
+    if (options.titles)
+      for (size_t i = 0; i < title_lines[k].size(); ++i)
+        font.put(canvas, fit(font, title_lines[k][i], tile_w), cv::Point(x, gap / 2 + int(i + 1) * line_h - gap / 2));
   }
   if (!bar.empty()) {
     const int x = gap + n * (tile_w + gap);
