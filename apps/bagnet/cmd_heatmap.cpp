@@ -333,7 +333,7 @@ int run_heatmap(int argc, char** argv) {
       const fs::path png = png_path(job.file, o);
       fs::create_directories(png.parent_path());
       std::vector<uchar> bytes;
-      BAGNET_CHECK(cv::imencode(".png", fig.bgr(), bytes), ErrorKind::Runtime, png.string(), ": PNG encoding failed");
+      BAGNET_CHECK(cv::imencode(".png", fig.bgr(), bytes, {cv::IMWRITE_PNG_COMPRESSION, 9}), ErrorKind::Runtime, png.string(), ": PNG encoding failed");
       write_file_atomically(png.string(), [&](std::ostream& out) {
         out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
       });
