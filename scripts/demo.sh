@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: builds bagnet, then describes a BagNet checkpoint, classifies images and writes
-# their evidence maps into ${OUT_DIR:-out/demo}.
+# their evidence maps and heatmap pictures into ${OUT_DIR:-out/demo}.
 #   bash scripts/demo.sh [WEIGHTS [IMAGE...]]
 # Without WEIGHTS it uses the BagNet-33 test checkpoint of ../shared/fixtures/official (deterministic
 # test weights, not trained) and its images. Official ImageNet weights: see README.md.
@@ -39,5 +39,8 @@ for image in "${images[@]}"; do
   "$bagnet" evidence "$image" --weights "$weights" --class all --npy "$out/$name-evidence.npy" > "$out/$name-evidence.txt"
   head -n 1 "$out/$name-evidence.txt"
 done
+echo
+echo "== bagnet heatmap (the paper's style: image | heatmap of the top class)"
+"$bagnet" heatmap "${images[@]}" --weights "$weights" --class top --style panel --overwrite -o "$out/heatmaps"
 echo
 echo "outputs in $out/"
