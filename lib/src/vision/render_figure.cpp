@@ -47,8 +47,12 @@ cv::Mat to_bytes(const cv::Mat& photo) {
   return out;
 }
 
-void outline_crop(cv::Mat& tile, const ImageTransform& t) {
-  const BoxF r = t.input_region();
+void outline_crop(cv::Mat& tile, const ImageTransform& t, int zoom) {
+  BoxF r = t.input_region();
+  r.top *= zoom;
+  r.left *= zoom;
+  r.bottom *= zoom;
+  r.right *= zoom;
   const bool whole = std::lround(r.top) <= 0 && std::lround(r.left) <= 0 && std::lround(r.bottom) >= tile.rows &&
                      std::lround(r.right) >= tile.cols;
   if (whole) return;
@@ -199,16 +203,27 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
                                 : 1.0;
     edges = paper_edges(photo, std::min(1.0, options.edge_scale * relative));
   }
+  // Small pictures are enlarged before colouring, so that hatching and text are drawn at the
+  // displayed resolution while every map/photo pixel becomes a zoom x zoom block.
+  const int zoom = std::max(1, options.min_display / std::max(1, std::max(photo.rows, photo.cols)));
+  figure.zoom = zoom;
+  auto enlarge = [zoom](const cv::Mat& m) {
+    if (zoom == 1 || m.empty()) return m;
+    cv::Mat out;
+    cv::resize(m, out, cv::Size(), zoom, zoom, cv::INTER_NEAREST);
+    return out;
+  };
+  edges = enlarge(edges);
 
   std::vector<cv::Mat> pictures;
   std::vector<std::string> titles;
-  const cv::Mat photo_bytes = to_bytes(photo);
+  const cv::Mat photo_bytes = enlarge(to_bytes(photo));
   if (options.style == Style::Panel) {
     pictures.push_back(photo_bytes.clone());
     titles.push_back(options.frame == Frame::Original ? "image (original)" : "image (model input)");
   }
   for (size_t k = 0; k < tiles.size(); ++k) {
-    const cv::Mat values = sample_map(maps[k], layout, options.upsample, options.frame, transform);
+    const cv::Mat values = enlarge(sample_map(maps[k], layout, options.upsample, options.frame, transform));
     const cv::Mat colours = colorize(values, cmap, figure.scale);
     cv::Mat picture;
     if (options.style == Style::Overlay)
@@ -219,12 +234,7 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
     titles.push_back(tiles[k].title);
   }
   if (outline)
-    for (auto& p : pictures) outline_crop(p, transform);
-  const int longer = std::max(pictures[0].rows, pictures[0].cols);
-  const int zoom = std::max(1, options.min_display / std::max(1, longer));
-  figure.zoom = zoom;
-  if (zoom > 1)
-    for (auto& p : pictures) cv::resize(p, p, cv::Size(), zoom, zoom, cv::INTER_NEAREST);
+    for (auto& p : pictures) outline_crop(p, transform, zoom);
 
   const int tile_h = pictures[0].rows, tile_w = pictures[0].cols;
   const Font font(std::max(tile_h, 160));
