@@ -6,4 +6,5 @@ int run_predict(int argc, char** argv);
 int run_evidence(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);
+int run_heatmap(int argc, char** argv);
 }  // namespace bagnet::cli

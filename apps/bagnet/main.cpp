@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"evidence", "write the per-patch logit map [K, H', W'] of an image as .npy", bagnet::cli::run_evidence},
     {"train", "train a BagNet (from scratch or fine-tuned) on an image dataset", bagnet::cli::run_train},
     {"eval", "top-1/top-5 accuracy, confusion matrix and mistakes on a dataset", bagnet::cli::run_eval},
+    {"heatmap", "draw evidence maps of images or directories as PNG pictures", bagnet::cli::run_heatmap},
 };
 
 void print_usage(std::ostream& out) {
@@ -37,6 +38,7 @@ void print_usage(std::ostream& out) {
          "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby --npy cat.npy\n"
          "  bagnet train train-images-idx3-ubyte.gz --arch SPEC --epochs 5 --out model.pt\n"
          "  bagnet eval t10k-images-idx3-ubyte.gz --weights model.pt --json\n"
+         "  bagnet heatmap photos/ --weights bagnet32-2ddd53ed.pth.tar --class top -o figures/\n"
          "\nExit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 bad input file, 4 runtime failure\n";
 }
 
