@@ -136,7 +136,7 @@ TEST_CASE("report: bad inputs are skipped with exit 1, usage errors exit 2") {
 
 TEST_CASE("patches: a grid per class and JSON listing every patch") {
   const fs::path dir = scratch_dir("patches");
-  const CliResult r = run("patches" + inputs() + kModel + " --class 0,goldfish,999 --k 4 --per-image 1 -o " + q(dir));
+  const CliResult r = run("patches" + inputs() + kModel + " --class 0,goldfish,999 -k 4 --per-image 1 -o " + q(dir));
   REQUIRE(r.code == 0);
   const auto json = nlohmann::json::parse(slurp_file(dir / "patches.json"));
   CHECK(json["images"] == 6);

@@ -49,7 +49,7 @@ int run_patches(int argc, char** argv) {
   add_ranking_flags(options);
   options.add_options("Patches")
       ("o,output", "output folder", cxxopts::value<std::string>())
-      ("k", "patches per class", cxxopts::value<int>()->default_value("16"))
+      ("k,topk", "patches per class", cxxopts::value<int>()->default_value("16"))
       ("per-image", "at most this many patches of one image per class (0: no limit)",
        cxxopts::value<int>()->default_value("1"))
       ("class", "classes: all, or a comma list of indices and/or names", cxxopts::value<std::string>()->default_value("all"))
@@ -61,7 +61,7 @@ int run_patches(int argc, char** argv) {
   options.parse_positional({"inputs"});
   cxxopts::ParseResult parsed;
   if (!parse_or_help(options, argc, argv,
-                     "  bagnet patches t10k-images-idx3-ubyte.gz --weights model.pt -o out/patches --k 24\n"
+                     "  bagnet patches t10k-images-idx3-ubyte.gz --weights model.pt -o out/patches -k 24\n"
                      "  bagnet patches cat.jpg --weights bagnet32-2ddd53ed.pth.tar -o out/cat --class tabby --per-image 0 "
                      "--max-iou 0.2\n"
                      "  bagnet patches val/ --weights model.pt -o out/against --sign negative --class 0,3\n",
@@ -72,8 +72,8 @@ int run_patches(int argc, char** argv) {
   const ModelFlags model_flags = read_model_flags(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
   const RankOptions suppression = read_ranking_flags(parsed);
-  const int k = parsed["k"].as<int>(), per_image = parsed["per-image"].as<int>(), columns = parsed["columns"].as<int>();
-  if (k < 1) throw UsageError("--k must be >= 1");
+  const int k = parsed["topk"].as<int>(), per_image = parsed["per-image"].as<int>(), columns = parsed["columns"].as<int>();
+  if (k < 1) throw UsageError("--topk must be >= 1");
   if (per_image < 0) throw UsageError("--per-image must be >= 0");
   if (columns < 1) throw UsageError("--columns must be >= 1");
   const std::string sign_text = parsed["sign"].as<std::string>();

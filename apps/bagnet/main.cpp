@@ -38,7 +38,7 @@ void print_usage(std::ostream& out) {
          "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby --npy cat.npy\n"
          "  bagnet report cat.jpg --weights bagnet32-2ddd53ed.pth.tar\n"
          "  bagnet report DATASET --weights model.pt -o out/report     (reports.jsonl + summary.json)\n"
-         "  bagnet patches DATASET --weights model.pt -o out/patches --k 16\n"
+         "  bagnet patches DATASET --weights model.pt -o out/patches -k 16\n"
          "\nExit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 bad input file, 4 runtime failure\n";
 }
 
