@@ -52,10 +52,10 @@ int run_evidence(int argc, char** argv) {
   const ImageFlags image_flags = read_image_flags(parsed);
 
   LoadedModel model = open_model(model_flags);
-  const auto names = class_names_for(model.arch.num_classes, model_flags.labels);
+  const auto names = model_class_names(model, model_flags.labels);
   EvidenceOptions evidence;
   evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);
-  const ModelInput input = load_image(images[0], make_preprocess(image_flags, model.arch));
+  const ModelInput input = load_image(images[0], make_preprocess(image_flags, model));
   const int stride = parsed["stride"].as<int>();
   const std::string method = parsed["method"].as<std::string>();
   if (method != "atrous" && method != "patchwise") throw UsageError("--method must be atrous or patchwise, got '" + method + "'");

@@ -83,8 +83,10 @@ int run_patches(int argc, char** argv) {
 
   const Samples samples(parsed["inputs"].as<std::vector<std::string>>());
   LoadedModel model = open_model(model_flags);
-  const auto names = class_names_for(model.arch.num_classes, model_flags.labels);
-  const Preprocess prep = make_preprocess(image_flags, model.arch);
+  const auto names = model_class_names(model, model_flags.labels);
+  BAGNET_CHECK(samples.label_classes() <= model.arch.num_classes, ErrorKind::InvalidArgument, "the datasets' labels need ",
+               samples.label_classes(), " classes, the model has ", model.arch.num_classes);
+  const Preprocess prep = make_preprocess(image_flags, model);
   EvidenceOptions evidence;
   evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);
   DatasetTopK top(evidence.classes, k, per_image, sign, suppression);

@@ -114,8 +114,10 @@ int run_report(int argc, char** argv) {
 
   const Samples samples(parsed["inputs"].as<std::vector<std::string>>());
   LoadedModel model = open_model(model_flags);
-  const auto names = class_names_for(model.arch.num_classes, model_flags.labels);
-  const Preprocess prep = make_preprocess(image_flags, model.arch);
+  const auto names = model_class_names(model, model_flags.labels);
+  BAGNET_CHECK(samples.label_classes() <= model.arch.num_classes, ErrorKind::InvalidArgument, "the datasets' labels need ",
+               samples.label_classes(), " classes, the model has ", model.arch.num_classes);
+  const Preprocess prep = make_preprocess(image_flags, model);
   const ModelFingerprint fp = fingerprint(model, describe_preprocess(prep));
   settings.topk = std::min<int64_t>(settings.topk, model.arch.num_classes);
 

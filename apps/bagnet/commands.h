@@ -7,4 +7,6 @@ int run_evidence(int argc, char** argv);
 int run_patches(int argc, char** argv);
 int run_report(int argc, char** argv);
 int run_merge(int argc, char** argv);
+int run_train(int argc, char** argv);
+int run_eval(int argc, char** argv);
 }  // namespace bagnet::cli

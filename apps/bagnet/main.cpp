@@ -26,6 +26,8 @@ const Command kCommands[] = {
     {"patches", "most informative patches per class over images/datasets: grid PNGs + JSON", bagnet::cli::run_patches},
     {"report", "JSON evidence reports: what drove each decision, and each mistake", bagnet::cli::run_report},
     {"merge", "combine sharded report folders into one reports.jsonl + summary.json", bagnet::cli::run_merge},
+    {"train", "train a BagNet (from scratch or fine-tuned) on an image dataset", bagnet::cli::run_train},
+    {"eval", "top-1/top-5 accuracy, confusion matrix and mistakes on a dataset", bagnet::cli::run_eval},
 };
 
 void print_usage(std::ostream& out) {
@@ -39,6 +41,8 @@ void print_usage(std::ostream& out) {
          "  bagnet report cat.jpg --weights bagnet32-2ddd53ed.pth.tar\n"
          "  bagnet report DATASET --weights model.pt -o out/report     (reports.jsonl + summary.json)\n"
          "  bagnet patches DATASET --weights model.pt -o out/patches -k 16\n"
+         "  bagnet train train-images-idx3-ubyte.gz --arch SPEC --epochs 5 --out model.pt\n"
+         "  bagnet eval t10k-images-idx3-ubyte.gz --weights model.pt --json\n"
          "\nExit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 bad input file, 4 runtime failure\n";
 }
 

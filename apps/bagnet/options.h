@@ -32,7 +32,7 @@ struct ModelFlags {
 };
 
 struct ImageFlags {
-  std::string resize = "256", crop = "224";
+  std::string resize = "auto", crop = "auto";  // auto: the model file's, else 256 / 224
 };
 
 void add_model_flags(cxxopts::Options& options);
@@ -50,10 +50,21 @@ RankOptions read_ranking_flags(const cxxopts::ParseResult& parsed);
 bool parse_or_help(cxxopts::Options& options, int argc, char** argv, const std::string& examples,
                    cxxopts::ParseResult& parsed);
 
-// Configures threads and loads the model on the chosen device.
+// The bundled default model (assets/models/, installed beside the program): the first of
+// $BAGNET_DEFAULT_MODEL, <prefix>/share/bagnet-lens/models/<name> relative to the executable, and
+// the source tree's assets/models/<name> that exists; "" when none does.
+std::string default_model_path();
+
+// Configures threads and loads the model on the chosen device (the default model when no
+// --weights was given).
 LoadedModel open_model(const ModelFlags& flags);
+// Resize/crop/normalisation for the model: from its model file (model_file.h) where the flags say
+// auto, else the ImageNet defaults (256 / 224, ImageNet mean and std; 0.5/0.5 for grey models).
+Preprocess make_preprocess(const ImageFlags& flags, const LoadedModel& model);
 Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch);
 PreprocessInfo describe_preprocess(const Preprocess& preprocess);
+// Class names: --labels when given, else the model file's, else ImageNet's / class_N.
+std::vector<std::string> model_class_names(const LoadedModel& model, const std::string& labels_path);
 
 // Fixed-precision float formatting for text output.
 std::string fixed(double value, int digits);

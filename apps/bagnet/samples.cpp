@@ -2,6 +2,7 @@
 
 #include "options.h"
 
+#include <bagnet/dataset.h>
 #include <bagnet/error.h>
 
 #include <algorithm>
@@ -9,18 +10,43 @@
 
 namespace bagnet::cli {
 
-// One input argument: a single image file (no label) for now; datasets join through dataset.h.
+namespace {
+
+// The path conventions of open_dataset(); anything else is an image file.
+bool is_dataset(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return true;
+  const std::string name = std::filesystem::path(path).filename().string();
+  auto ends_with = [&](const std::string& tail) {
+    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends_with(".csv") || ends_with(".CSV") || name.find("-images-idx3-ubyte") != std::string::npos;
+}
+
+}  // namespace
+
+// One input argument: an image file (no label), or a dataset.
 struct Samples::Part {
   std::string path;
-  int64_t size() const { return 1; }
-  SampleInfo info(int64_t) const { return SampleInfo{0, path, "", std::nullopt}; }
-  cv::Mat image(int64_t) const { return read_image(path); }
+  std::unique_ptr<Dataset> dataset;
+  int64_t size() const { return dataset ? static_cast<int64_t>(dataset->size()) : 1; }
+  SampleInfo info(int64_t i) const {
+    if (!dataset) return SampleInfo{0, path, "", std::nullopt};
+    const DatasetSample s = dataset->sample(static_cast<size_t>(i));
+    return SampleInfo{0, s.source, dataset->description(), s.label >= 0 ? std::optional<int64_t>(s.label) : std::nullopt};
+  }
+  cv::Mat image(int64_t i) const { return dataset ? dataset->image(static_cast<size_t>(i)) : read_image(path); }
 };
 
 Samples::Samples(const std::vector<std::string>& inputs) {
   for (const auto& input : inputs) {
     auto part = std::make_unique<Part>();
     part->path = input;
+    if (is_dataset(input)) {
+      part->dataset = open_dataset(input);
+      if (class_names_.empty()) class_names_ = part->dataset->class_names();
+      label_classes_ = std::max(label_classes_, dataset_class_count(*part->dataset));
+    }
     starts_.push_back(total_);
     total_ += part->size();
     parts_.push_back(std::move(part));

@@ -33,6 +33,8 @@ class Samples {
   cv::Mat image(int64_t index) const;        // decoded as read_image() does
   // Class names the datasets carry (first non-empty list), to check against the model's.
   const std::vector<std::string>& dataset_class_names() const { return class_names_; }
+  // Classes the datasets' labels need (0 without labelled datasets).
+  int64_t label_classes() const { return label_classes_; }
 
  private:
   struct Part;
@@ -40,6 +42,7 @@ class Samples {
   std::vector<int64_t> starts_;
   int64_t total_ = 0;
   std::vector<std::string> class_names_;
+  int64_t label_classes_ = 0;
   const Part& locate(int64_t index, int64_t& local) const;
 };
 
