@@ -36,6 +36,23 @@ void add_help_flag(cxxopts::Options& options) {
   options.add_options("")("h,help", "show this help");
 }
 
+void add_ranking_flags(cxxopts::Options& options) {
+  options.add_options("Ranking")
+      ("max-iou", "skip a patch overlapping a better one by more than this IoU (1: keep all)",
+       cxxopts::value<double>()->default_value("1"))
+      ("min-distance", "skip a patch whose centre is closer than this many model-input pixels to a better one",
+       cxxopts::value<double>()->default_value("0"));
+}
+
+RankOptions read_ranking_flags(const cxxopts::ParseResult& parsed) {
+  RankOptions r;
+  r.max_iou = parsed["max-iou"].as<double>();
+  r.min_distance = parsed["min-distance"].as<double>();
+  if (!(r.max_iou >= 0 && r.max_iou <= 1)) throw UsageError("--max-iou must be in [0, 1]");
+  if (!(r.min_distance >= 0)) throw UsageError("--min-distance must be >= 0");
+  return r;
+}
+
 ModelFlags read_model_flags(const cxxopts::ParseResult& parsed) {
   ModelFlags flags;
   if (parsed.count("weights")) {
@@ -113,6 +130,10 @@ Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch) {
     p.std = {0.5f};
   }
   return p;
+}
+
+PreprocessInfo describe_preprocess(const Preprocess& p) {
+  return PreprocessInfo{p.resize, p.crop, p.channels, p.mean, p.std};
 }
 
 Preprocess make_preprocess(const ImageFlags& flags, const LoadedModel& model) {

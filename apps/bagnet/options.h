@@ -2,6 +2,8 @@
 // Flags shared by the subcommands, defined once. Each subcommand adds the groups it needs.
 #include <bagnet/image.h>
 #include <bagnet/model.h>
+#include <bagnet/ranking.h>
+#include <bagnet/report.h>
 
 #include <cxxopts.hpp>
 
@@ -36,9 +38,12 @@ struct ImageFlags {
 void add_model_flags(cxxopts::Options& options);
 void add_image_flags(cxxopts::Options& options);
 void add_help_flag(cxxopts::Options& options);
+// --max-iou, --min-distance: overlap suppression of ranked patches (report, patches).
+void add_ranking_flags(cxxopts::Options& options);
 
 ModelFlags read_model_flags(const cxxopts::ParseResult& parsed);
 ImageFlags read_image_flags(const cxxopts::ParseResult& parsed);
+RankOptions read_ranking_flags(const cxxopts::ParseResult& parsed);
 
 // Parses argv; prints help (with the examples) and returns false when --help was given.
 // Throws UsageError for unknown flags or bad values.
@@ -57,6 +62,7 @@ LoadedModel open_model(const ModelFlags& flags);
 // auto, else the ImageNet defaults (256 / 224, ImageNet mean and std; 0.5/0.5 for grey models).
 Preprocess make_preprocess(const ImageFlags& flags, const LoadedModel& model);
 Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch);
+PreprocessInfo describe_preprocess(const Preprocess& preprocess);
 // Class names: --labels when given, else the model file's, else ImageNet's / class_N.
 std::vector<std::string> model_class_names(const LoadedModel& model, const std::string& labels_path);
 
