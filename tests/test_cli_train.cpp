@@ -101,7 +101,8 @@ TEST_CASE("train, resume, eval and predict with a tiny model") {
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.err.find("resuming") != std::string::npos);
   // A different recipe cannot resume the checkpoint.
-  r = run("train " + data + val + kArch + " --epochs 4 --batch-size 10 --lr 0.3 --seed 3 --resume --out '" + model + "'");
+  r = run("train " + data + val + kArch + " --labels '" + (d / "names.txt").string() +
+          "' --epochs 4 --batch-size 10 --lr 0.3 --shift 1 --flip --seed 3 --resume --out '" + model + "'");
   CHECK(r.code == 2);
   CHECK(r.err.find("lr") != std::string::npos);
 
