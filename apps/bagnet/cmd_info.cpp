@@ -69,7 +69,7 @@ int run_info(int argc, char** argv) {
             << (model.checkpoint.wrapper_key.empty() ? "" : ", state dict under '" + model.checkpoint.wrapper_key + "'")
             << (model.checkpoint.removed_prefix.empty() ? "" : ", prefix '" + model.checkpoint.removed_prefix + "' removed")
             << "\n"
-            << "architecture:   " << arch.name << (flags.arch.empty() ? " (detected)" : " (given)") << "  "
+            << "architecture:   " << arch.name << (!flags.arch.empty() ? " (given)" : model.meta ? " (from the model file)" : " (detected)") << "  "
             << arch_to_spec(arch) << "\n"
             << "receptive field q = " << receptive_field(arch) << " px, stride " << total_stride(arch)
             << " px, 224x224 input -> " << g224.rows << "x" << g224.cols << " patch map\n"
