@@ -71,7 +71,7 @@ struct Output {
 
 struct Job {
   ImageFile file;
-  ModelInput input;               // photo dropped (original empty) while waiting for a global clip
+  ModelInput input;               // photo and tensor dropped while waiting for a global clip
   MapLayout layout;
   std::vector<int64_t> classes;   // chosen classes of this image (slot order)
   std::vector<float> logits;      // their image logits
@@ -367,7 +367,8 @@ int run_heatmap(int argc, char** argv) {
       const ImageFile& f = files.images[size_t(i)];
       guarded(f, [&] {
         Job job = compute(f);
-        job.input.original = cv::Mat();
+        job.input.original = cv::Mat();     // only the maps and the transform wait in memory
+        job.input.tensor = torch::Tensor();
         jobs.push_back(std::move(job));
       });
       bar.update({i + 1, total, "images"});
