@@ -54,7 +54,7 @@ TEST_CASE("a trous dense maps equal the patch-by-patch definition") {
     o.stride = stride;
     o.method = DenseMethod::Patchwise;
     const DenseMap reference = compute_dense_evidence(net, input, o);
-    o.method = DenseMethod::Atrous;
+    o.method = DenseMethod::Shared;
     const DenseMap fast = compute_dense_evidence(net, input, o);
     CHECK(fast.logits.sizes() == torch::IntArrayRef{2, 5, (19 + stride - 1) / stride, (26 + stride - 1) / stride});
     CHECK(relative_error(fast.logits, reference.logits) <= 1e-5);

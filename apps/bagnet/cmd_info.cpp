@@ -54,8 +54,10 @@ int run_info(int argc, char** argv) {
       {"torch_version", torch_version()},
   };
   nlohmann::json metadata = nlohmann::json::object();
-  for (const auto& [key, value] : model.checkpoint.metadata) metadata[key] = value;
+  for (const auto& [key, value] : model.checkpoint.metadata)
+    if (key != kModelMetaKey) metadata[key] = value;
   info["metadata"] = metadata;
+  if (model.meta) info["model"] = nlohmann::json::parse(meta_to_json(*model.meta));
 
   if (parsed.count("json")) {
     std::cout << info.dump(2) << "\n";
@@ -73,7 +75,25 @@ int run_info(int argc, char** argv) {
             << " px, 224x224 input -> " << g224.rows << "x" << g224.cols << " patch map\n"
             << "classes:        " << arch.num_classes << "\n"
             << "parameters:     " << parameters << "\n";
-  for (const auto& [key, value] : model.checkpoint.metadata) std::cout << "metadata:       " << key << " = " << value << "\n";
+  for (const auto& [key, value] : model.checkpoint.metadata)
+    if (key != kModelMetaKey) std::cout << "metadata:       " << key << " = " << value << "\n";
+  if (model.meta) {
+    const ModelMeta& m = *model.meta;
+    std::cout << "model file:     bagnet-lens (docs/model-format.md)\nclass names:   ";
+    for (const auto& name : m.class_names) std::cout << " " << name;
+    std::cout << "\ninput:          " << m.input.channels << " channel(s), resize "
+              << (m.input.resize ? std::to_string(*m.input.resize) : "none") << ", crop "
+              << (m.input.crop ? std::to_string(*m.input.crop) : "none") << ", mean";
+    for (float v : m.input.mean) std::cout << " " << v;
+    std::cout << ", std";
+    for (float v : m.input.std) std::cout << " " << v;
+    const auto training = nlohmann::json::parse(m.training);
+    if (training.contains("command")) std::cout << "\ntrained with:   " << training["command"].get<std::string>();
+    if (training.contains("final") && training["final"].contains("val_top1") && !training["final"]["val_top1"].is_null())
+      std::cout << "\nvalidation:     top-1 " << fixed(100 * training["final"]["val_top1"].get<double>(), 2) << "% on "
+                << training.value("validation", std::string("?"));
+    std::cout << "\n";
+  }
   return kExitOk;
 }
 

@@ -43,8 +43,8 @@ int run_predict(int argc, char** argv) {
   if (topk < 1) throw UsageError("--topk must be >= 1");
 
   LoadedModel model = open_model(model_flags);
-  const auto names = class_names_for(model.arch.num_classes, model_flags.labels);
-  const Preprocess preprocess = make_preprocess(image_flags, model.arch);
+  const auto names = model_class_names(model, model_flags.labels);
+  const Preprocess preprocess = make_preprocess(image_flags, model);
   topk = std::min<int>(topk, static_cast<int>(model.arch.num_classes));
 
   nlohmann::json results = nlohmann::json::array();

@@ -23,6 +23,11 @@ const Command kCommands[] = {
     {"info", "describe a checkpoint: architecture, q, stride, classes, parameters, SHA-256", bagnet::cli::run_info},
     {"predict", "top-k classes with logit and probability for images", bagnet::cli::run_predict},
     {"evidence", "write the per-patch logit map [K, H', W'] of an image as .npy", bagnet::cli::run_evidence},
+    {"patches", "most informative patches per class over images/datasets: grid PNGs + JSON", bagnet::cli::run_patches},
+    {"report", "JSON evidence reports: what drove each decision, and each mistake", bagnet::cli::run_report},
+    {"merge", "combine sharded report folders into one reports.jsonl + summary.json", bagnet::cli::run_merge},
+    {"train", "train a BagNet (from scratch or fine-tuned) on an image dataset", bagnet::cli::run_train},
+    {"eval", "top-1/top-5 accuracy, confusion matrix and mistakes on a dataset", bagnet::cli::run_eval},
     {"heatmap", "draw evidence maps of images or directories as PNG pictures", bagnet::cli::run_heatmap},
 };
 
@@ -34,6 +39,11 @@ void print_usage(std::ostream& out) {
          "  bagnet info --weights bagnet32-2ddd53ed.pth.tar\n"
          "  bagnet predict cat.jpg dog.png --weights bagnet32-2ddd53ed.pth.tar --topk 5\n"
          "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby --npy cat.npy\n"
+         "  bagnet report cat.jpg --weights bagnet32-2ddd53ed.pth.tar\n"
+         "  bagnet report DATASET --weights model.pt -o out/report     (reports.jsonl + summary.json)\n"
+         "  bagnet patches DATASET --weights model.pt -o out/patches -k 16\n"
+         "  bagnet train train-images-idx3-ubyte.gz --arch SPEC --epochs 5 --out model.pt\n"
+         "  bagnet eval t10k-images-idx3-ubyte.gz --weights model.pt --json\n"
          "  bagnet heatmap photos/ --weights bagnet32-2ddd53ed.pth.tar --class top -o figures/\n"
          "\nExit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 bad input file, 4 runtime failure\n";
 }

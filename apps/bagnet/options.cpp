@@ -1,20 +1,24 @@
 #include "options.h"
 
 #include <bagnet/error.h>
+#include <bagnet/labels.h>
 #include <bagnet/runtime.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <unistd.h>
 
 namespace bagnet::cli {
 
 void add_model_flags(cxxopts::Options& options) {
   options.add_options("Model")
-      ("w,weights", "checkpoint file (official .pth.tar, zip torch.save, wrapped or module.-prefixed)",
-       cxxopts::value<std::string>())
+      ("w,weights", "checkpoint or model file (official .pth.tar, zip torch.save, bagnet-lens model; "
+       "default: the bundled Fashion-MNIST BagNet)", cxxopts::value<std::string>())
       ("arch", "architecture: bagnet9|bagnet17|bagnet33 or a spec (default: detected from the weights)",
        cxxopts::value<std::string>()->default_value(""))
-      ("labels", "class names, one per line (default: ImageNet names for 1000-class models)",
+      ("labels", "class names, one per line (default: the model file's, ImageNet names for 1000-class models)",
        cxxopts::value<std::string>()->default_value(""))
       ("device", "auto|cpu|cuda|cuda:N (auto: CUDA when available)", cxxopts::value<std::string>()->default_value("auto"))
       ("threads", "CPU threads (0: all cores)", cxxopts::value<int>()->default_value("0"));
@@ -22,18 +26,43 @@ void add_model_flags(cxxopts::Options& options) {
 
 void add_image_flags(cxxopts::Options& options) {
   options.add_options("Image")
-      ("resize", "shorter side to N pixels before cropping, or none", cxxopts::value<std::string>()->default_value("256"))
-      ("crop", "centre crop to NxN pixels, or none", cxxopts::value<std::string>()->default_value("224"));
+      ("resize", "shorter side to N pixels before cropping, none, or auto (the model file's, else 256)",
+       cxxopts::value<std::string>()->default_value("auto"))
+      ("crop", "centre crop to NxN pixels, none, or auto (the model file's, else 224)",
+       cxxopts::value<std::string>()->default_value("auto"));
 }
 
 void add_help_flag(cxxopts::Options& options) {
   options.add_options("")("h,help", "show this help");
 }
 
+void add_ranking_flags(cxxopts::Options& options) {
+  options.add_options("Ranking")
+      ("max-iou", "skip a patch overlapping a better one by more than this IoU (1: keep all)",
+       cxxopts::value<double>()->default_value("1"))
+      ("min-distance", "skip a patch whose centre is closer than this many model-input pixels to a better one",
+       cxxopts::value<double>()->default_value("0"));
+}
+
+RankOptions read_ranking_flags(const cxxopts::ParseResult& parsed) {
+  RankOptions r;
+  r.max_iou = parsed["max-iou"].as<double>();
+  r.min_distance = parsed["min-distance"].as<double>();
+  if (!(r.max_iou >= 0 && r.max_iou <= 1)) throw UsageError("--max-iou must be in [0, 1]");
+  if (!(r.min_distance >= 0)) throw UsageError("--min-distance must be >= 0");
+  return r;
+}
+
 ModelFlags read_model_flags(const cxxopts::ParseResult& parsed) {
   ModelFlags flags;
-  if (!parsed.count("weights")) throw UsageError("--weights FILE is required");
-  flags.weights = parsed["weights"].as<std::string>();
+  if (parsed.count("weights")) {
+    flags.weights = parsed["weights"].as<std::string>();
+  } else {
+    flags.weights = default_model_path();
+    if (flags.weights.empty())
+      throw UsageError("--weights FILE is required (the bundled default model " BAGNET_DEFAULT_MODEL
+                       " was not found beside the program)");
+  }
   flags.arch = parsed["arch"].as<std::string>();
   flags.labels = parsed["labels"].as<std::string>();
   flags.device = parsed["device"].as<std::string>();
@@ -60,6 +89,19 @@ bool parse_or_help(cxxopts::Options& options, int argc, char** argv, const std::
   return true;
 }
 
+std::string default_model_path() {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("BAGNET_DEFAULT_MODEL"); env && *env) candidates.emplace_back(env);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path().parent_path() / BAGNET_INSTALL_MODEL_DIR / BAGNET_DEFAULT_MODEL);
+  candidates.push_back(fs::path(BAGNET_SOURCE_MODEL_DIR) / BAGNET_DEFAULT_MODEL);
+  for (const auto& c : candidates)
+    if (fs::is_regular_file(c, ec)) return c.string();
+  return "";
+}
+
 LoadedModel open_model(const ModelFlags& flags) {
   configure_runtime(flags.threads);
   LoadOptions load;
@@ -68,10 +110,18 @@ LoadedModel open_model(const ModelFlags& flags) {
   return load_model(flags.weights, load);
 }
 
+namespace {
+
+std::optional<int64_t> size_option(const std::string& text, const std::string& flag, std::optional<int64_t> fallback) {
+  return text == "auto" ? fallback : parse_size_option(text, flag);
+}
+
+}  // namespace
+
 Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch) {
   Preprocess p;
-  p.resize = parse_size_option(flags.resize, "--resize");
-  p.crop = parse_size_option(flags.crop, "--crop");
+  p.resize = size_option(flags.resize, "--resize", 256);
+  p.crop = size_option(flags.crop, "--crop", 224);
   p.channels = arch.in_channels;
   BAGNET_CHECK(arch.in_channels == 1 || arch.in_channels == 3, ErrorKind::InvalidArgument,
                "images can only feed models with 1 or 3 input channels, this one has ", arch.in_channels);
@@ -80,6 +130,31 @@ Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch) {
     p.std = {0.5f};
   }
   return p;
+}
+
+PreprocessInfo describe_preprocess(const Preprocess& p) {
+  return PreprocessInfo{p.resize, p.crop, p.channels, p.mean, p.std};
+}
+
+Preprocess make_preprocess(const ImageFlags& flags, const LoadedModel& model) {
+  if (!model.meta) return make_preprocess(flags, model.arch);
+  const InputSpec& in = model.meta->input;
+  Preprocess p;
+  p.resize = size_option(flags.resize, "--resize", in.resize);
+  p.crop = size_option(flags.crop, "--crop", in.crop);
+  p.channels = in.channels;
+  p.mean = in.mean;
+  p.std = in.std;
+  BAGNET_CHECK(p.channels == 1 || p.channels == 3, ErrorKind::InvalidArgument,
+               "images can only feed models with 1 or 3 input channels, this one has ", p.channels);
+  return p;
+}
+
+std::vector<std::string> model_class_names(const LoadedModel& model, const std::string& labels_path) {
+  if (labels_path.empty() && model.meta && !model.meta->class_names.empty() &&
+      static_cast<int64_t>(model.meta->class_names.size()) == model.arch.num_classes)
+    return model.meta->class_names;
+  return class_names_for(model.arch.num_classes, labels_path);
 }
 
 std::string fixed(double value, int digits) {

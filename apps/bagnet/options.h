@@ -2,6 +2,8 @@
 // Flags shared by the subcommands, defined once. Each subcommand adds the groups it needs.
 #include <bagnet/image.h>
 #include <bagnet/model.h>
+#include <bagnet/ranking.h>
+#include <bagnet/report.h>
 
 #include <cxxopts.hpp>
 
@@ -30,24 +32,39 @@ struct ModelFlags {
 };
 
 struct ImageFlags {
-  std::string resize = "256", crop = "224";
+  std::string resize = "auto", crop = "auto";  // auto: the model file's, else 256 / 224
 };
 
 void add_model_flags(cxxopts::Options& options);
 void add_image_flags(cxxopts::Options& options);
 void add_help_flag(cxxopts::Options& options);
+// --max-iou, --min-distance: overlap suppression of ranked patches (report, patches).
+void add_ranking_flags(cxxopts::Options& options);
 
 ModelFlags read_model_flags(const cxxopts::ParseResult& parsed);
 ImageFlags read_image_flags(const cxxopts::ParseResult& parsed);
+RankOptions read_ranking_flags(const cxxopts::ParseResult& parsed);
 
 // Parses argv; prints help (with the examples) and returns false when --help was given.
 // Throws UsageError for unknown flags or bad values.
 bool parse_or_help(cxxopts::Options& options, int argc, char** argv, const std::string& examples,
                    cxxopts::ParseResult& parsed);
 
-// Configures threads and loads the model on the chosen device.
+// The bundled default model (assets/models/, installed beside the program): the first of
+// $BAGNET_DEFAULT_MODEL, <prefix>/share/bagnet-lens/models/<name> relative to the executable, and
+// the source tree's assets/models/<name> that exists; "" when none does.
+std::string default_model_path();
+
+// Configures threads and loads the model on the chosen device (the default model when no
+// --weights was given).
 LoadedModel open_model(const ModelFlags& flags);
+// Resize/crop/normalisation for the model: from its model file (model_file.h) where the flags say
+// auto, else the ImageNet defaults (256 / 224, ImageNet mean and std; 0.5/0.5 for grey models).
+Preprocess make_preprocess(const ImageFlags& flags, const LoadedModel& model);
 Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch);
+PreprocessInfo describe_preprocess(const Preprocess& preprocess);
+// Class names: --labels when given, else the model file's, else ImageNet's / class_N.
+std::vector<std::string> model_class_names(const LoadedModel& model, const std::string& labels_path);
 
 // Fixed-precision float formatting for text output.
 std::string fixed(double value, int digits);

@@ -29,6 +29,9 @@ struct Checkpoint {
   std::string removed_prefix;        // "module." when it was stripped, else ""
   // Scalar entries beside a wrapped state dict (e.g. epoch, arch), as text.
   std::vector<std::pair<std::string, std::string>> metadata;
+  // Further dicts of tensors beside a wrapped state dict (e.g. "training_state" of a bagnet-lens
+  // training checkpoint), prefix not removed.
+  std::vector<std::pair<std::string, StateDict>> other_tensors;
   std::string sha256;                // of the whole file, lowercase hex
   uint64_t file_size = 0;
 };

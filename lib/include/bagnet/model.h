@@ -6,6 +6,7 @@
 //   torch::Tensor logits = m.net->forward(input);   // [N, 3, H, W] -> [N, 1000]
 #include <bagnet/arch.h>
 #include <bagnet/checkpoint.h>
+#include <bagnet/model_file.h>
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -43,6 +44,9 @@ class BagNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BagNet);
 
+// The parameters and buffers of `net` by name, in registration order (what a model file stores).
+StateDict state_dict_of(const BagNet& net);
+
 // Copies `tensors` into `net` strictly: every parameter and buffer must be present with the same
 // shape (num_batches_tracked may be absent), and nothing else may be. Throws Error(BadInput) naming
 // the key and both shapes.
@@ -58,9 +62,12 @@ struct LoadedModel {
   Arch arch;
   Checkpoint checkpoint;                    // file facts; `tensors` is emptied after loading
   std::string path;
+  // Set for bagnet-lens model files (model_file.h): class names, input preprocessing, provenance.
+  std::optional<ModelMeta> meta;
 };
 
 // Reads a checkpoint, detects (or takes) the architecture, builds the model and loads it strictly.
+// For bagnet-lens model files the architecture (strides included) comes from the file's metadata.
 LoadedModel load_model(const std::string& path, const LoadOptions& options = {});
 
 }  // namespace bagnet

@@ -124,9 +124,17 @@ void extract(const PyValue& root, const std::unordered_map<std::string, StorageB
     BAGNET_CHECK(found != nullptr, ErrorKind::BadInput, what,
                  ": no state dict found (expected a dict of tensors, possibly under 'state_dict', "
                  "'model_state_dict', 'net' or 'model')");
-    for (const auto& [k, v] : root.entries)
-      if (k->kind == PyKind::Str && v != found && !scalar_text(*v).empty())
+    for (const auto& [k, v] : root.entries) {
+      if (k->kind != PyKind::Str || v == found) continue;
+      if (!scalar_text(*v).empty()) {
         out.metadata.emplace_back(k->text, scalar_text(*v));
+      } else if (is_state_dict(*v)) {
+        StateDict other;
+        for (const auto& [name, value] : v->entries)
+          other.emplace_back(name->text, materialize(name->text, value->tensor, storages, what));
+        out.other_tensors.emplace_back(k->text, std::move(other));
+      }
+    }
     dict = found;
   }
   std::map<std::string, size_t> position;  // later duplicates replace earlier ones, as in Python

@@ -114,6 +114,13 @@ torch::Tensor BagNetImpl::forward(const torch::Tensor& input) {
   return patch_logits(features(input)).mean({2, 3});
 }
 
+StateDict state_dict_of(const BagNet& net) {
+  StateDict out;
+  for (const auto& item : net->named_parameters()) out.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : net->named_buffers()) out.emplace_back(item.key(), item.value().detach());
+  return out;
+}
+
 void load_state_dict(BagNet& net, const StateDict& tensors) {
   std::unordered_map<std::string, torch::Tensor> expected;
   for (const auto& item : net->named_parameters()) expected[item.key()] = item.value();
@@ -159,7 +166,10 @@ LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   LoadedModel loaded;
   loaded.path = path;
   loaded.checkpoint = read_checkpoint(path);
-  loaded.arch = options.arch.empty() ? detect_arch(loaded.checkpoint.tensors) : parse_arch(options.arch);
+  loaded.meta = model_meta(loaded.checkpoint, path);
+  if (!options.arch.empty()) loaded.arch = parse_arch(options.arch);
+  else if (loaded.meta) loaded.arch = loaded.meta->arch;
+  else loaded.arch = detect_arch(loaded.checkpoint.tensors);
   loaded.net = BagNet(loaded.arch);
   try {
     load_state_dict(loaded.net, loaded.checkpoint.tensors);

@@ -1,0 +1,105 @@
+// bagnet merge: combine the output folders of `bagnet report --shard I/N` runs into the
+// reports.jsonl and summary.json an unsharded run writes (same order, same bytes).
+#include "commands.h"
+#include "options.h"
+
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/report.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+namespace bagnet::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+nlohmann::json read_summary(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  BAGNET_CHECK(in.good(), ErrorKind::BadInput, path.string(),
+               ": missing (was this shard's bagnet report run to the end?)");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::BadInput, path.string(), ": not JSON (", e.what(), ")");
+  }
+}
+
+}  // namespace
+
+int run_merge(int argc, char** argv) {
+  cxxopts::Options options("bagnet merge",
+                           "Combine the output folders of sharded `bagnet report --shard I/N` runs into one "
+                           "reports.jsonl (in input order) and summary.json, identical to an unsharded run's.");
+  options.positional_help("SHARDDIR...");
+  options.add_options("Output")
+      ("o,output", "output folder", cxxopts::value<std::string>())
+      ("shards", "shard output folders", cxxopts::value<std::vector<std::string>>());
+  add_help_flag(options);
+  options.parse_positional({"shards"});
+  cxxopts::ParseResult parsed;
+  if (!parse_or_help(options, argc, argv, "  bagnet merge out/shard0 out/shard1 out/shard2 -o out/report\n", parsed))
+    return kExitOk;
+  if (!parsed.count("shards")) throw UsageError("no shard folders given");
+  if (!parsed.count("output")) throw UsageError("-o OUTDIR is required");
+  const auto dirs = parsed["shards"].as<std::vector<std::string>>();
+  const fs::path out_dir = parsed["output"].as<std::string>();
+
+  std::vector<nlohmann::json> all;
+  int64_t inputs = 0, count = 0, total = -1;
+  std::set<int64_t> seen_shards;
+  std::string sha;
+  for (const auto& dir : dirs) {
+    const nlohmann::json summary = read_summary(fs::path(dir) / "summary.json");
+    const auto reports = read_report_lines((fs::path(dir) / "reports.jsonl").string(), false);
+    BAGNET_CHECK(static_cast<int64_t>(reports.size()) == summary.value("reported", int64_t(-1)), ErrorKind::BadInput,
+                 dir, ": reports.jsonl holds ", reports.size(), " reports, its summary.json says ",
+                 summary.value("reported", int64_t(-1)), " (a run still going, or a later run not finished?)");
+    inputs += summary.at("inputs").get<int64_t>();
+    if (summary.contains("shard")) {
+      const auto& s = summary["shard"];
+      BAGNET_CHECK(count == 0 || count == s["count"].get<int64_t>(), ErrorKind::InvalidArgument, dir,
+                   ": shard of ", s["count"], ", the others are shards of ", count);
+      count = s["count"].get<int64_t>();
+      total = s["samples_total"].get<int64_t>();
+      BAGNET_CHECK(seen_shards.insert(s["index"].get<int64_t>()).second, ErrorKind::InvalidArgument, dir,
+                   ": shard ", s["index"], " given twice");
+    }
+    for (const auto& r : reports) {
+      const std::string s = r["model"]["sha256"].get<std::string>();
+      BAGNET_CHECK(sha.empty() || sha == s, ErrorKind::InvalidArgument, dir,
+                   ": reports of another model (SHA-256 ", s.substr(0, 12), "..., others ", sha.substr(0, 12), "...)");
+      sha = s;
+      all.push_back(r);
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir.string(), ": cannot create the output folder (", ec.message(), ")");
+  write_report_lines((out_dir / "reports.jsonl").string(), all);  // sorts; refuses a sample reported twice
+  std::sort(all.begin(), all.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    return a["image"]["index"].get<int64_t>() < b["image"]["index"].get<int64_t>();
+  });
+  const nlohmann::json summary = summarize_reports(all, inputs);
+  write_text_atomically((out_dir / "summary.json").string(), summary.dump(2) + "\n");
+  std::cerr << "merged " << all.size() << " reports from " << dirs.size() << " folders into " << out_dir.string() << "\n";
+  bool complete = static_cast<int64_t>(all.size()) == inputs;
+  if (count > 0 && static_cast<int64_t>(seen_shards.size()) != count) {
+    std::cerr << "warning: " << seen_shards.size() << " of " << count << " shards given\n";
+    complete = false;
+  }
+  if (total >= 0 && inputs != total) complete = false;
+  if (!complete) {
+    std::cerr << "warning: " << all.size() << " reports for " << (total >= 0 ? total : inputs)
+              << " samples: the merge is incomplete\n";
+    return kExitPartial;
+  }
+  return kExitOk;
+}
+
+}  // namespace bagnet::cli

@@ -1,0 +1,180 @@
+// bagnet patches: the most informative patches per class over images or a dataset (the BagNet
+// paper's "most predictive patches" figure): a grid PNG per class and JSON listing every patch.
+#include "commands.h"
+#include "options.h"
+#include "progress.h"
+#include "samples.h"
+
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/evidence.h>
+#include <bagnet/labels.h>
+#include <bagnet/patch_grid.h>
+#include <bagnet/ranking.h>
+#include <bagnet/report.h>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+namespace bagnet::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string grid_name(int64_t cls) {
+  std::string digits = std::to_string(cls);
+  return "class_" + std::string(digits.size() < 4 ? 4 - digits.size() : 0, '0') + digits + ".png";
+}
+
+std::string short_source(const std::string& source) {
+  const size_t hash = source.rfind('#');
+  const std::string file = fs::path(source.substr(0, hash)).filename().string();
+  return hash == std::string::npos ? file : file + source.substr(hash);
+}
+
+}  // namespace
+
+int run_patches(int argc, char** argv) {
+  cxxopts::Options options(
+      "bagnet patches",
+      "Find the most informative patches per class: over all inputs (images or datasets), the k patches with "
+      "the highest (or lowest, --sign negative) logit for each class, kept in a bounded top-k while streaming. "
+      "Writes OUTDIR/class_NNNN.png (crops from the original images, labelled with logit and source) and "
+      "OUTDIR/patches.json listing every patch with its box in model-input and original pixels.");
+  options.positional_help("IMAGE|DATASET...");
+  add_model_flags(options);
+  add_image_flags(options);
+  add_ranking_flags(options);
+  options.add_options("Patches")
+      ("o,output", "output folder", cxxopts::value<std::string>())
+      ("k,topk", "patches per class", cxxopts::value<int>()->default_value("16"))
+      ("per-image", "at most this many patches of one image per class (0: no limit)",
+       cxxopts::value<int>()->default_value("1"))
+      ("class", "classes: all, or a comma list of indices and/or names", cxxopts::value<std::string>()->default_value("all"))
+      ("sign", "positive: evidence for the class; negative: evidence against it",
+       cxxopts::value<std::string>()->default_value("positive"))
+      ("columns", "tiles per grid row", cxxopts::value<int>()->default_value("8"))
+      ("inputs", "images or datasets", cxxopts::value<std::vector<std::string>>());
+  add_help_flag(options);
+  options.parse_positional({"inputs"});
+  cxxopts::ParseResult parsed;
+  if (!parse_or_help(options, argc, argv,
+                     "  bagnet patches t10k-images-idx3-ubyte.gz --weights model.pt -o out/patches -k 24\n"
+                     "  bagnet patches cat.jpg --weights bagnet32-2ddd53ed.pth.tar -o out/cat --class tabby --per-image 0 "
+                     "--max-iou 0.2\n"
+                     "  bagnet patches val/ --weights model.pt -o out/against --sign negative --class 0,3\n",
+                     parsed))
+    return kExitOk;
+  if (!parsed.count("inputs")) throw UsageError("no input images or datasets given");
+  if (!parsed.count("output")) throw UsageError("-o OUTDIR is required");
+  const ModelFlags model_flags = read_model_flags(parsed);
+  const ImageFlags image_flags = read_image_flags(parsed);
+  const RankOptions suppression = read_ranking_flags(parsed);
+  const int k = parsed["topk"].as<int>(), per_image = parsed["per-image"].as<int>(), columns = parsed["columns"].as<int>();
+  if (k < 1) throw UsageError("--topk must be >= 1");
+  if (per_image < 0) throw UsageError("--per-image must be >= 0");
+  if (columns < 1) throw UsageError("--columns must be >= 1");
+  const std::string sign_text = parsed["sign"].as<std::string>();
+  if (sign_text != "positive" && sign_text != "negative") throw UsageError("--sign must be positive or negative");
+  const Sign sign = sign_text == "positive" ? Sign::Positive : Sign::Negative;
+  const fs::path out_dir = parsed["output"].as<std::string>();
+
+  const Samples samples(parsed["inputs"].as<std::vector<std::string>>());
+  LoadedModel model = open_model(model_flags);
+  const auto names = model_class_names(model, model_flags.labels);
+  BAGNET_CHECK(samples.label_classes() <= model.arch.num_classes, ErrorKind::InvalidArgument, "the datasets' labels need ",
+               samples.label_classes(), " classes, the model has ", model.arch.num_classes);
+  const Preprocess prep = make_preprocess(image_flags, model);
+  EvidenceOptions evidence;
+  evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);
+  DatasetTopK top(evidence.classes, k, per_image, sign, suppression);
+
+  int64_t failed = 0;
+  int last_code = kExitOk;
+  {
+    ProgressBar bar("patches");
+    for (int64_t i = 0; i < samples.size(); ++i) {
+      try {
+        const ModelInput input = preprocess(samples.image(i), prep);
+        const EvidenceMap map = compute_evidence(model.net, input.tensor.unsqueeze(0), evidence);
+        top.add(i, map.logits[0], map.geometry);
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::InvalidArgument) throw;
+        std::cerr << "error: " << samples.info(i).source << ": " << e.what() << "\n";
+        ++failed;
+        last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
+      }
+      bar.update({i + 1, samples.size(), ""});
+    }
+  }
+
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir.string(), ": cannot create the output folder (", ec.message(), ")");
+  // Crops come from the original images, re-read now: holding them while streaming would make
+  // memory grow with the dataset. Each image is decoded once however many patches it gives.
+  std::map<int64_t, ModelInput> loaded;
+  nlohmann::json classes = nlohmann::json::array();
+  int64_t grids = 0;
+  for (size_t slot = 0; slot < top.classes().size(); ++slot) {
+    const int64_t cls = top.classes()[slot];
+    const auto patches = top.result(slot);
+    nlohmann::json list = nlohmann::json::array();
+    std::vector<GridTile> tiles;
+    for (size_t r = 0; r < patches.size(); ++r) {
+      const RankedPatch& p = patches[r];
+      if (!loaded.count(p.sample)) loaded.emplace(p.sample, preprocess(samples.image(p.sample), prep));
+      const ModelInput& input = loaded.at(p.sample);
+      const BoxF box = input.transform.to_original(p.patch.box);
+      const SampleInfo info = samples.info(p.sample);
+      list.push_back({{"rank", static_cast<int64_t>(r + 1)},
+                      {"sample", p.sample},
+                      {"source", info.source},
+                      {"label", info.label ? nlohmann::json(*info.label) : nlohmann::json(nullptr)},
+                      {"cell", {p.patch.row, p.patch.col}},
+                      {"logit", p.patch.value},
+                      {"box_input", {p.patch.box.top, p.patch.box.left, p.patch.box.bottom(), p.patch.box.right()}},
+                      {"box_original", {box.top, box.left, box.bottom, box.right}}});
+      std::vector<std::string> caption{"#" + std::to_string(r + 1) + "  logit " + fixed(p.patch.value, 3),
+                                       short_source(info.source)};
+      if (info.label) caption.push_back("true: " + names[*info.label]);
+      tiles.push_back(GridTile{crop_box(input.original, box), caption});
+    }
+    nlohmann::json entry = {{"class", cls}, {"name", names[cls]}, {"patches", list}, {"grid", nullptr}};
+    if (!tiles.empty()) {
+      GridOptions grid;
+      grid.columns = columns;
+      grid.title = "class " + std::to_string(cls) + " " + names[cls] + ": " + std::to_string(tiles.size()) + " most " +
+                   (sign == Sign::Positive ? "positive" : "negative") + " patches over " + std::to_string(top.images()) +
+                   " images";
+      save_png((out_dir / grid_name(cls)).string(), render_patch_grid(tiles, grid));
+      entry["grid"] = grid_name(cls);
+      ++grids;
+    }
+    classes.push_back(entry);
+    if (loaded.size() > 256) loaded.clear();
+  }
+  const nlohmann::json doc = {
+      {"model", {{"file", model.path}, {"sha256", model.checkpoint.sha256}, {"architecture", arch_to_spec(model.arch)},
+                 {"receptive_field", receptive_field(model.arch)}, {"stride", total_stride(model.arch)}}},
+      {"preprocessing", {{"resize", prep.resize ? nlohmann::json(*prep.resize) : nlohmann::json(nullptr)},
+                         {"crop", prep.crop ? nlohmann::json(*prep.crop) : nlohmann::json(nullptr)}}},
+      {"images", top.images()},
+      {"failed", failed},
+      {"k", k},
+      {"per_image", per_image},
+      {"sign", sign_text},
+      {"max_iou", suppression.max_iou},
+      {"min_distance", suppression.min_distance},
+      {"classes", classes}};
+  write_text_atomically((out_dir / "patches.json").string(), doc.dump(2) + "\n");
+  std::cout << "wrote " << grids << " grids and patches.json to " << out_dir.string() << " (" << top.images()
+            << " images, " << top.held() << " patches)\n";
+  if (failed == 0) return kExitOk;
+  std::cerr << failed << " of " << samples.size() << " inputs failed\n";
+  return failed == samples.size() ? last_code : kExitPartial;
+}
+
+}  // namespace bagnet::cli

@@ -1,0 +1,201 @@
+// bagnet report: a JSON evidence report per image (what drove the decision, and for a mistake
+// which patches pulled it away from the true class), for images or whole datasets, resumable and
+// shardable.
+#include "commands.h"
+#include "options.h"
+#include "progress.h"
+#include "samples.h"
+
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/labels.h>
+#include <bagnet/report.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+namespace bagnet::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+ReportContext make_context(const ModelFingerprint& model, const std::vector<std::string>& names,
+                           const SampleInfo& sample, const ImageTransform& t) {
+  ReportContext c;
+  c.model = model;
+  c.class_names = names;
+  ImageInfo& im = c.image;
+  im.index = sample.index;
+  im.source = sample.source;
+  im.dataset = sample.dataset;
+  im.label = sample.label;
+  im.original_height = t.original_height;
+  im.original_width = t.original_width;
+  im.resized_height = t.resized_height;
+  im.resized_width = t.resized_width;
+  im.crop_top = t.crop_top;
+  im.crop_left = t.crop_left;
+  im.input_height = t.input_height;
+  im.input_width = t.input_width;
+  c.to_original = [t](const Box& box) {
+    const BoxF b = t.to_original(box);
+    return std::array<double, 4>{b.top, b.left, b.bottom, b.right};
+  };
+  return c;
+}
+
+// Reports already in OUTDIR must come from the same model, preprocessing, settings and inputs;
+// otherwise resuming would mix two runs in one file.
+void check_resumable(const nlohmann::json& old, const nlohmann::json& now, const std::string& path) {
+  for (const char* key : {"sha256", "architecture", "preprocessing"})
+    BAGNET_CHECK(old["model"][key] == now["model"][key], ErrorKind::InvalidArgument, path,
+                 " holds reports made with another model or preprocessing (", key, " differs); use another -o folder");
+  BAGNET_CHECK(old["settings"] == now["settings"], ErrorKind::InvalidArgument, path,
+               " holds reports made with other settings (", old["settings"].dump(), "); use another -o folder");
+}
+
+}  // namespace
+
+int run_report(int argc, char** argv) {
+  cxxopts::Options options(
+      "bagnet report",
+      "Write a JSON evidence report per image: model fingerprint, predictions, for each explained class the "
+      "total evidence (mean of the patch logits, checked against the logit) and the strongest positive and "
+      "negative patches; with a true label (datasets) the decision, and for mistakes the margin, the patches "
+      "carrying it and the smallest set of patches whose removal from the bag flips the decision (exact at the "
+      "bag level). Inputs are images or datasets (a directory of class folders, a path,label CSV, an "
+      "*-images-idx3-ubyte[.gz] file). With -o: OUTDIR/reports.jsonl (one report per line, in input order) and "
+      "OUTDIR/summary.json; a rerun resumes where a killed run stopped. Schema: docs/report-schema.json.");
+  options.positional_help("IMAGE|DATASET...");
+  add_model_flags(options);
+  add_image_flags(options);
+  add_ranking_flags(options);
+  options.add_options("Report")
+      ("o,output", "output folder (without: print each report as JSON on stdout)", cxxopts::value<std::string>())
+      ("k,topk", "predictions listed and classes explained", cxxopts::value<int>()->default_value("5"))
+      ("patches", "top positive and negative patches per explained class", cxxopts::value<int>()->default_value("5"))
+      ("margin-patches", "mistakes: patches carrying most of the margin", cxxopts::value<int>()->default_value("5"))
+      ("verify-occlusion", "mask the top K patches with the image's mean colour, run the model again and report "
+                           "the real logit drop beside the bag-level one (0: off)",
+       cxxopts::value<int>()->default_value("0"))
+      ("shard", "process only samples with index % N == I (I/N), e.g. for a Slurm job array; combine with "
+                "bagnet merge", cxxopts::value<std::string>()->default_value(""))
+      ("inputs", "images or datasets", cxxopts::value<std::vector<std::string>>());
+  add_help_flag(options);
+  options.parse_positional({"inputs"});
+  cxxopts::ParseResult parsed;
+  if (!parse_or_help(options, argc, argv,
+                     "  bagnet report cat.jpg --weights bagnet32-2ddd53ed.pth.tar\n"
+                     "  bagnet report t10k-images-idx3-ubyte.gz --weights model.pt -o out/report\n"
+                     "  bagnet report val/ --weights model.pt -o out/shard3 --shard 3/8   # then: bagnet merge out/shard*"
+                     " -o out/report\n"
+                     "  bagnet report photos.csv --weights model.pt -o out/r --verify-occlusion 5\n",
+                     parsed))
+    return kExitOk;
+  if (!parsed.count("inputs")) throw UsageError("no input images or datasets given");
+  const ModelFlags model_flags = read_model_flags(parsed);
+  const ImageFlags image_flags = read_image_flags(parsed);
+  ReportOptions settings;
+  settings.topk = parsed["topk"].as<int>();
+  settings.patches = parsed["patches"].as<int>();
+  settings.margin_patches = parsed["margin-patches"].as<int>();
+  settings.verify_occlusion = parsed["verify-occlusion"].as<int>();
+  settings.suppression = read_ranking_flags(parsed);
+  if (settings.topk < 1) throw UsageError("--topk must be >= 1");
+  if (settings.patches < 0 || settings.margin_patches < 0 || settings.verify_occlusion < 0)
+    throw UsageError("--patches, --margin-patches and --verify-occlusion must be >= 0");
+  const auto [shard, shards] = parse_shard(parsed["shard"].as<std::string>());
+  const bool to_folder = parsed.count("output") > 0;
+  if (shards > 1 && !to_folder) throw UsageError("--shard needs -o OUTDIR");
+
+  const Samples samples(parsed["inputs"].as<std::vector<std::string>>());
+  LoadedModel model = open_model(model_flags);
+  const auto names = model_class_names(model, model_flags.labels);
+  BAGNET_CHECK(samples.label_classes() <= model.arch.num_classes, ErrorKind::InvalidArgument, "the datasets' labels need ",
+               samples.label_classes(), " classes, the model has ", model.arch.num_classes);
+  const Preprocess prep = make_preprocess(image_flags, model);
+  const ModelFingerprint fp = fingerprint(model, describe_preprocess(prep));
+  settings.topk = std::min<int64_t>(settings.topk, model.arch.num_classes);
+
+  std::vector<int64_t> mine;
+  for (int64_t i = shard; i < samples.size(); i += shards) mine.push_back(i);
+
+  std::string out_dir, jsonl;
+  std::set<int64_t> done;
+  std::ofstream out;
+  std::vector<nlohmann::json> existing;
+  if (to_folder) {
+    out_dir = parsed["output"].as<std::string>();
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir, ": cannot create the output folder (", ec.message(), ")");
+    jsonl = (fs::path(out_dir) / "reports.jsonl").string();
+    existing = read_report_lines(jsonl, true);
+    for (const auto& r : existing) {
+      const int64_t index = r["image"]["index"].get<int64_t>();
+      BAGNET_CHECK(index < samples.size() && r["image"]["source"] == samples.info(index).source,
+                   ErrorKind::InvalidArgument, jsonl, " holds a report of sample ", index, " (",
+                   r["image"]["source"].get<std::string>(), ") that is not among these inputs; use another -o folder");
+      done.insert(index);
+    }
+    if (!existing.empty()) {
+      Report probe;  // only its model and settings are compared
+      probe.model = fp;
+      probe.settings = settings;
+      check_resumable(existing.front(), report_to_json(probe), jsonl);
+    }
+    out.open(jsonl, std::ios::binary | std::ios::app);
+    BAGNET_CHECK(out.good(), ErrorKind::BadInput, jsonl, ": cannot open for appending");
+  }
+
+  int64_t failed = 0, last_code = kExitOk, processed = 0;
+  const int64_t todo = static_cast<int64_t>(mine.size()) - static_cast<int64_t>(done.size());
+  ProgressBar bar("report");
+  for (const int64_t index : mine) {
+    if (done.count(index)) continue;
+    const SampleInfo info = samples.info(index);
+    try {
+      const ModelInput input = preprocess(samples.image(index), prep);
+      const Report report = build_report(model.net, input.tensor, make_context(fp, names, info, input.transform), settings);
+      const nlohmann::json json = report_to_json(report);
+      if (to_folder) {
+        out << json.dump() << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
+        BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
+      } else {
+        std::cout << json.dump(2) << "\n" << std::flush;
+      }
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::InvalidArgument) throw;
+      std::cerr << "error: " << info.source << ": " << e.what() << "\n";
+      ++failed;
+      last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
+    }
+    bar.update({++processed, todo, info.source});
+  }
+
+  if (to_folder) {
+    out.close();
+    std::vector<nlohmann::json> all = read_report_lines(jsonl, false);
+    write_report_lines(jsonl, all);  // canonical order (a resumed run may have appended out of order)
+    std::sort(all.begin(), all.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+      return a["image"]["index"].get<int64_t>() < b["image"]["index"].get<int64_t>();
+    });
+    nlohmann::json summary = summarize_reports(all, static_cast<int64_t>(mine.size()));
+    if (shards > 1) summary["shard"] = {{"index", shard}, {"count", shards}, {"samples_total", samples.size()}};
+    write_text_atomically((fs::path(out_dir) / "summary.json").string(), summary.dump(2) + "\n");
+    std::cerr << "wrote " << all.size() << " reports of " << mine.size() << " samples to " << jsonl
+              << (done.empty() ? "" : " (" + std::to_string(done.size()) + " from an earlier run)") << "\n";
+    if (summary["accuracy"].is_number())
+      std::cerr << "accuracy " << fixed(summary["accuracy"].get<double>(), 4) << " on " << summary["labelled"]
+                << " labelled samples\n";
+  }
+  if (failed == 0) return kExitOk;
+  std::cerr << failed << " of " << todo << " samples failed\n";
+  return failed == todo ? static_cast<int>(last_code) : kExitPartial;
+}
+
+}  // namespace bagnet::cli

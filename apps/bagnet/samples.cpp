@@ -1,0 +1,92 @@
+#include "samples.h"
+
+#include "options.h"
+
+#include <bagnet/dataset.h>
+#include <bagnet/error.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace bagnet::cli {
+
+namespace {
+
+// The path conventions of open_dataset(); anything else is an image file.
+bool is_dataset(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return true;
+  const std::string name = std::filesystem::path(path).filename().string();
+  auto ends_with = [&](const std::string& tail) {
+    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends_with(".csv") || ends_with(".CSV") || name.find("-images-idx3-ubyte") != std::string::npos;
+}
+
+}  // namespace
+
+// One input argument: an image file (no label), or a dataset.
+struct Samples::Part {
+  std::string path;
+  std::unique_ptr<Dataset> dataset;
+  int64_t size() const { return dataset ? static_cast<int64_t>(dataset->size()) : 1; }
+  SampleInfo info(int64_t i) const {
+    if (!dataset) return SampleInfo{0, path, "", std::nullopt};
+    const DatasetSample s = dataset->sample(static_cast<size_t>(i));
+    return SampleInfo{0, s.source, dataset->description(), s.label >= 0 ? std::optional<int64_t>(s.label) : std::nullopt};
+  }
+  cv::Mat image(int64_t i) const { return dataset ? dataset->image(static_cast<size_t>(i)) : read_image(path); }
+};
+
+Samples::Samples(const std::vector<std::string>& inputs) {
+  for (const auto& input : inputs) {
+    auto part = std::make_unique<Part>();
+    part->path = input;
+    if (is_dataset(input)) {
+      part->dataset = open_dataset(input);
+      if (class_names_.empty()) class_names_ = part->dataset->class_names();
+      label_classes_ = std::max(label_classes_, dataset_class_count(*part->dataset));
+    }
+    starts_.push_back(total_);
+    total_ += part->size();
+    parts_.push_back(std::move(part));
+  }
+}
+
+Samples::~Samples() = default;
+
+const Samples::Part& Samples::locate(int64_t index, int64_t& local) const {
+  BAGNET_CHECK(index >= 0 && index < total_, ErrorKind::InvalidArgument, "sample ", index, " of ", total_);
+  const size_t p = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), index) - starts_.begin() - 1);
+  local = index - starts_[p];
+  return *parts_[p];
+}
+
+SampleInfo Samples::info(int64_t index) const {
+  int64_t local = 0;
+  SampleInfo s = locate(index, local).info(local);
+  s.index = index;
+  return s;
+}
+
+cv::Mat Samples::image(int64_t index) const {
+  int64_t local = 0;
+  return locate(index, local).image(local);
+}
+
+std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
+  if (text.empty()) return {0, 1};
+  const size_t slash = text.find('/');
+  try {
+    if (slash != std::string::npos) {
+      size_t a = 0, b = 0;
+      const int64_t i = std::stoll(text.substr(0, slash), &a);
+      const int64_t n = std::stoll(text.substr(slash + 1), &b);
+      if (a == slash && b == text.size() - slash - 1 && n >= 1 && i >= 0 && i < n) return {i, n};
+    }
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--shard must be I/N with 0 <= I < N, got '" + text + "'");
+}
+
+}  // namespace bagnet::cli

@@ -1,0 +1,52 @@
+#pragma once
+// The inputs of `report` and `patches`: image files and datasets (image folder, CSV, IDX), expanded
+// into one numbered list of samples. The number (position in that list) is the canonical order of
+// outputs, the key for resuming and the basis of --shard.
+#include <bagnet/image.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bagnet::cli {
+
+struct SampleInfo {
+  int64_t index = 0;
+  std::string source;              // image path, or "<idx file>#<i>"
+  std::string dataset;             // description of the dataset it comes from; empty for an image argument
+  std::optional<int64_t> label;    // true class when the dataset knows it
+};
+
+class Samples {
+ public:
+  // Each input is an image file, or a dataset (a directory, a .csv, an *-images-idx3-ubyte[.gz]).
+  // Throws Error(BadInput) for unreadable datasets.
+  explicit Samples(const std::vector<std::string>& inputs);
+  ~Samples();
+  Samples(const Samples&) = delete;
+  Samples& operator=(const Samples&) = delete;
+
+  int64_t size() const { return total_; }
+  SampleInfo info(int64_t index) const;
+  cv::Mat image(int64_t index) const;        // decoded as read_image() does
+  // Class names the datasets carry (first non-empty list), to check against the model's.
+  const std::vector<std::string>& dataset_class_names() const { return class_names_; }
+  // Classes the datasets' labels need (0 without labelled datasets).
+  int64_t label_classes() const { return label_classes_; }
+
+ private:
+  struct Part;
+  std::vector<std::unique_ptr<Part>> parts_;
+  std::vector<int64_t> starts_;
+  int64_t total_ = 0;
+  std::vector<std::string> class_names_;
+  int64_t label_classes_ = 0;
+  const Part& locate(int64_t index, int64_t& local) const;
+};
+
+// Parses "--shard I/N" (0 <= I < N); "" means 0/1.
+std::pair<int64_t, int64_t> parse_shard(const std::string& text);
+
+}  // namespace bagnet::cli

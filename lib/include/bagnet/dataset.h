@@ -1,0 +1,90 @@
+#pragma once
+// Labelled image collections for training and evaluation (OpenCV part). Three layouts, told apart
+// by the path:
+//   - a directory: an image folder with one sub-folder per class (torchvision's ImageFolder); the
+//     sorted sub-folder names are the class names, their index the label;
+//   - a `.csv` file: lines `path,label` (relative paths resolved against the CSV's folder; label a
+//     class index or a class name; an optional header `path,label`; a line with a path alone has
+//     no label);
+//   - an `*-images-idx3-ubyte[.gz]` file: IDX images (the MNIST / Fashion-MNIST format), labels
+//     from the `*-labels-idx1-ubyte[.gz]` file beside it.
+//
+//   auto data = bagnet::open_dataset("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
+//   cv::Mat rgb = data->image(0);          // CV_32FC3 RGB in [0, 1], like read_image()
+//   int64_t label = data->sample(0).label; // 9 (ankle boot)
+#include <bagnet/evidence.h>
+#include <bagnet/examples.h>
+#include <bagnet/image.h>
+
+#include <opencv2/core.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bagnet {
+
+struct DatasetOptions {
+  // File name endings (lowercase) counted as images in image folders.
+  std::vector<std::string> extensions{".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"};
+  // Class names for layouts that carry none (IDX files, CSVs with numeric labels); empty: none.
+  std::vector<std::string> class_names;
+};
+
+struct DatasetSample {
+  std::string source;   // image file path, or "<images idx file>#<index>" for IDX
+  int64_t label = -1;   // class index, -1 when unknown
+};
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual std::size_t size() const = 0;
+  virtual const std::vector<std::string>& class_names() const = 0;  // index -> name (may be empty)
+  virtual DatasetSample sample(std::size_t index) const = 0;
+  // Decoded image, CV_32FC3 RGB in [0, 1] (grey replicated), the same conventions as read_image().
+  // Throws Error(BadInput) naming the file when it cannot be decoded.
+  virtual cv::Mat image(std::size_t index) const = 0;
+  virtual std::string description() const = 0;  // e.g. "IDX t10k-images-idx3-ubyte.gz (10000 images)"
+};
+
+// Opens a dataset (see the layouts above). Throws Error(BadInput) naming the file (and the line of
+// a CSV) for missing, unreadable, corrupt or inconsistent data, e.g. an IDX label count that
+// differs from the image count.
+std::unique_ptr<Dataset> open_dataset(const std::string& path, const DatasetOptions& options = {});
+
+// The number of classes a dataset's labels need: class_names().size() when names are known, else
+// the largest label + 1 (0 when no sample is labelled).
+int64_t dataset_class_count(const Dataset& dataset);
+
+// A dataset as model input for training/evaluation: every image goes through `preprocess`. When
+// all preprocessed images fit into `cache_mb` they are decoded once up front (progress reported as
+// "loading"), else on every request. Throws Error(BadInput) naming the file when an image cannot
+// be decoded or its preprocessed size differs from the others (fix the size with a crop).
+class DatasetSource : public ExampleSource {
+ public:
+  DatasetSource(const Dataset& dataset, Preprocess preprocess, int64_t cache_mb = 2048,
+                const ProgressCallback& on_progress = {});
+  int64_t size() const override { return static_cast<int64_t>(labels_.size()); }
+  int64_t label(int64_t index) const override { return labels_.at(static_cast<size_t>(index)); }
+  torch::Tensor images(const std::vector<int64_t>& indices) const override;  // [B, C, H, W] float32
+  std::string source(int64_t index) const override;
+  const Preprocess& preprocess() const { return preprocess_; }
+
+ private:
+  torch::Tensor load(int64_t index) const;
+  const Dataset& dataset_;
+  Preprocess preprocess_;
+  std::vector<int64_t> labels_;
+  std::vector<int64_t> shape_;  // C, H, W of the first image
+  torch::Tensor cache_;         // [N, C, H, W] when cached
+};
+
+// Per-channel mean and standard deviation of the preprocessed pixel values (on [0, 1], before
+// normalisation) over up to `max_images` evenly spaced images: the normalisation for training
+// from scratch. Sets preprocess.mean/std.
+void estimate_normalisation(const Dataset& dataset, Preprocess& preprocess, int64_t max_images = 10000);
+
+}  // namespace bagnet

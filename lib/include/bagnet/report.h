@@ -1,0 +1,185 @@
+#pragma once
+// Evidence reports: what drove a BagNet's decision on one image, and for a mistake which patches
+// pulled it from the true class. Versioned JSON, schema in docs/report-schema.json.
+//
+//   bagnet::ReportContext ctx;  ctx.model = bagnet::fingerprint(model, prep, names);  ctx.image = ...;
+//   bagnet::Report r = bagnet::build_report(model.net, input.tensor, ctx, bagnet::ReportOptions{});
+//   std::string line = bagnet::report_to_json(r).dump();
+//
+// Everything here is exact at the bag level: a BagNet's logit is the mean of its patch logits, so
+// removing patches from the bag changes every class mean in a way computed here without running the
+// network again. `verify_occlusion` runs it again on a masked image to compare with reality.
+#include <bagnet/arch.h>
+#include <bagnet/model.h>
+#include <bagnet/ranking.h>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include <array>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bagnet {
+
+constexpr const char* kReportSchema = "bagnet-lens/report";
+constexpr int kReportVersion = 1;
+constexpr const char* kSummarySchema = "bagnet-lens/summary";
+constexpr int kSummaryVersion = 1;
+
+// The image preprocessing as numbers (image.h's Preprocess, without depending on OpenCV).
+struct PreprocessInfo {
+  std::optional<int64_t> resize, crop;
+  int64_t channels = 3;
+  std::vector<float> mean, std;
+};
+
+// Enough to reproduce the numbers of a report.
+struct ModelFingerprint {
+  std::string path, sha256;
+  std::string architecture;        // arch_to_spec()
+  std::string arch_name;           // preset name or "custom"
+  int64_t receptive_field = 0, stride = 0, num_classes = 0;
+  std::string torch_version, device;
+  std::string precision = "float32";
+  PreprocessInfo preprocessing;
+};
+
+struct ImageInfo {
+  int64_t index = 0;               // position in the run's inputs (datasets expanded): the canonical order
+  std::string source;              // image path, or "<idx file>#<i>"
+  std::string dataset;             // dataset description, empty for an image argument
+  std::optional<int64_t> label;    // true class when known
+  int64_t original_height = 0, original_width = 0;
+  int64_t resized_height = 0, resized_width = 0;
+  int64_t crop_top = 0, crop_left = 0;
+  int64_t input_height = 0, input_width = 0;
+};
+
+struct ReportContext {
+  ModelFingerprint model;
+  ImageInfo image;
+  std::vector<std::string> class_names;  // index -> name, num_classes entries
+  // Model-input box -> original-image box {top, left, bottom, right} (ImageTransform::to_original).
+  // Empty: the identity.
+  std::function<std::array<double, 4>(const Box&)> to_original;
+};
+
+struct ReportOptions {
+  int64_t topk = 5;                // predictions listed and classes explained
+  int64_t patches = 5;             // top positive / negative patches per explained class
+  RankOptions suppression;         // overlap suppression for those lists (k is taken from `patches`)
+  int64_t margin_patches = 5;      // errors: patches carrying most of the margin
+  int64_t verify_occlusion = 0;    // > 0: mask this many patches and run the model again
+  double tolerance = 1e-4;         // |total evidence - logit| <= tolerance * max(1, |logit|)
+};
+
+struct ReportPatch {
+  int64_t row = 0, col = 0;        // map cell
+  double value = 0;                // the class logit (or the margin, for margin patches)
+  Box box;                         // model-input pixels
+  std::array<double, 4> original{};  // original-image pixels: top, left, bottom, right
+  double share = 0;                // margin patches: value / sum of all patch margins
+};
+
+struct ClassEvidence {
+  int64_t cls = 0;
+  std::string name;
+  std::vector<std::string> roles;  // "top_k" (rank r), "predicted", "true"
+  int64_t rank = 0;                // 1-based rank among all classes
+  double logit = 0;                // classifier on the mean-pooled features (the official avg-pool path)
+  double total_evidence = 0;       // mean of the patch logits (double accumulation)
+  double difference = 0;           // |total_evidence - logit|
+  bool matches = false;            // difference within tolerance
+  int64_t positive_count = 0, negative_count = 0;
+  double positive_sum = 0, negative_sum = 0;
+  std::vector<ReportPatch> top_positive, top_negative;
+};
+
+struct Prediction {
+  int64_t rank = 0, cls = 0;
+  std::string name;
+  double logit = 0, probability = 0;
+};
+
+// The smallest set of patches whose removal from the bag makes the true class's mean exceed the
+// predicted class's (strictly; a tie does not flip). Exact: see docs/report-schema.md.
+struct FlipSet {
+  bool possible = false;
+  int64_t size = 0;
+  std::vector<ReportPatch> patches;      // values are margins
+  double margin_after = 0;               // predicted - true mean over the remaining patches (< 0)
+  int64_t top1_after = -1;               // arg max over all classes of the remaining bag
+};
+
+struct MarginSummary {
+  double mean = 0, min = 0, max = 0, sum = 0;
+  int64_t positive_count = 0, negative_count = 0;
+  double positive_sum = 0, negative_sum = 0;
+};
+
+struct Decision {
+  int64_t true_class = 0, predicted = 0;
+  bool correct = false;
+  int64_t true_rank = 0;                 // 1-based rank of the true class
+  double true_logit = 0, predicted_logit = 0;
+  // Errors only (correct == false):
+  double margin = 0;                     // predicted - true logit
+  MarginSummary margin_map;
+  std::vector<ReportPatch> margin_patches;
+  FlipSet flip;
+};
+
+struct OcclusionEntry {
+  int64_t cls = 0;
+  double before = 0, after = 0;          // logit on the image, on the masked image
+  double bag_after = 0;                  // mean over the patches left after removing the masked ones
+};
+
+struct OcclusionCheck {
+  std::string target;                    // "predicted": top patches of the predicted class; "margin"
+  std::vector<ReportPatch> patches;      // masked with the image's mean colour
+  std::vector<OcclusionEntry> classes;   // predicted class, and the true class when known
+};
+
+struct Report {
+  ModelFingerprint model;
+  ReportOptions settings;
+  ImageInfo image;
+  int64_t map_rows = 0, map_cols = 0;
+  std::vector<Prediction> predictions;
+  std::vector<ClassEvidence> classes;
+  std::optional<Decision> decision;
+  std::vector<OcclusionCheck> occlusion;
+};
+
+// Fills a fingerprint from a loaded model (SHA-256 from the checkpoint) and the device.
+ModelFingerprint fingerprint(const LoadedModel& model, const PreprocessInfo& preprocessing);
+
+// The report of one image: `input` [C, H, W] float32, normalised (on any device). Throws
+// Error(InvalidArgument) for bad options or a label outside the classes.
+Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext& context,
+                    const ReportOptions& options = {});
+
+// Bag-level flip set from the patch logits of the predicted and the true class ([H', W'] float)
+// and of all classes `all` [C, H', W'] (for top1_after; may be undefined). Patch boxes are in
+// model-input pixels (`original` is left zero). Exposed for tests.
+FlipSet minimal_flip_set(const torch::Tensor& predicted, const torch::Tensor& truth, const torch::Tensor& all,
+                         const MapGeometry& geometry);
+
+nlohmann::json report_to_json(const Report& report);
+
+// Summary of reports (JSON objects as report_to_json writes them) in canonical order: accuracy,
+// confusion pairs by frequency, errors by margin, per-class counts. `inputs`: samples in the run.
+nlohmann::json summarize_reports(const std::vector<nlohmann::json>& reports, int64_t inputs);
+
+// reports.jsonl handling. read_report_lines parses every complete line; a last line without its
+// newline (a killed writer) is dropped, and with `repair` the file is truncated before it. Any other
+// unparsable line throws Error(BadInput) naming the file and line.
+std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repair);
+// Sorts by image.index and writes atomically; throws Error(BadInput) for a repeated index.
+void write_report_lines(const std::string& path, std::vector<nlohmann::json> reports);
+
+}  // namespace bagnet

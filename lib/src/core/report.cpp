@@ -1,0 +1,251 @@
+// Building the evidence report of one image. All bag-level arithmetic is in double on the float32
+// patch logits, so sums over hundreds of patches do not drift.
+#include <bagnet/error.h>
+#include <bagnet/report.h>
+#include <bagnet/runtime.h>
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace bagnet {
+
+namespace {
+
+ReportPatch to_report_patch(const PatchScore& p, const ReportContext& context) {
+  ReportPatch r;
+  r.row = p.row;
+  r.col = p.col;
+  r.value = p.value;
+  r.box = p.box;
+  r.original = context.to_original
+                   ? context.to_original(p.box)
+                   : std::array<double, 4>{double(p.box.top), double(p.box.left), double(p.box.bottom()),
+                                           double(p.box.right())};
+  return r;
+}
+
+std::vector<ReportPatch> to_report_patches(const std::vector<PatchScore>& patches, const ReportContext& context) {
+  std::vector<ReportPatch> out;
+  for (const auto& p : patches) out.push_back(to_report_patch(p, context));
+  return out;
+}
+
+// The mean over the patches left after removing `removed` (flat cell indices) from the bag, for
+// every row of `flat` [C, n] double.
+std::vector<double> bag_means_without(const torch::Tensor& flat, const std::vector<int64_t>& removed) {
+  const int64_t n = flat.size(1);
+  torch::Tensor sums = flat.sum(1);
+  if (!removed.empty()) sums = sums - flat.index_select(1, torch::tensor(removed, torch::kLong)).sum(1);
+  sums = sums / double(n - static_cast<int64_t>(removed.size()));
+  return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
+}
+
+int64_t arg_max(const std::vector<double>& values) {
+  // First maximum: ties go to the smaller class index, as torch's argmax does.
+  return std::max_element(values.begin(), values.end()) - values.begin();
+}
+
+}  // namespace
+
+ModelFingerprint fingerprint(const LoadedModel& model, const PreprocessInfo& preprocessing) {
+  ModelFingerprint f;
+  f.path = model.path;
+  f.sha256 = model.checkpoint.sha256;
+  f.architecture = arch_to_spec(model.arch);
+  f.arch_name = model.arch.name;
+  f.receptive_field = receptive_field(model.arch);
+  f.stride = total_stride(model.arch);
+  f.num_classes = model.arch.num_classes;
+  f.torch_version = torch_version();
+  f.device = device_description(model.net->parameters().front().device());
+  f.preprocessing = preprocessing;
+  return f;
+}
+
+FlipSet minimal_flip_set(const torch::Tensor& predicted, const torch::Tensor& truth, const torch::Tensor& all,
+                         const MapGeometry& geometry) {
+  BAGNET_CHECK(predicted.dim() == 2 && predicted.sizes() == truth.sizes() && predicted.size(0) == geometry.rows &&
+                   predicted.size(1) == geometry.cols,
+               ErrorKind::InvalidArgument, "flip set: expected two maps [", geometry.rows, ", ", geometry.cols,
+               "], got ", predicted.sizes(), " and ", truth.sizes());
+  const torch::Tensor m = (predicted.to(torch::kCPU, torch::kDouble) - truth.to(torch::kCPU, torch::kDouble))
+                              .flatten()
+                              .contiguous();
+  const double* v = m.data_ptr<double>();
+  const int64_t n = m.numel(), cols = geometry.cols;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return v[a] > v[b]; });
+  // tail[s] = sum of the margins left after removing the s largest. The true class beats the
+  // predicted one over the n - s remaining patches iff tail[s] < 0; s = n is not allowed (no bag).
+  std::vector<double> tail(static_cast<size_t>(n) + 1, 0.0);
+  for (int64_t s = n - 1; s >= 0; --s) tail[s] = tail[s + 1] + v[order[s]];
+  FlipSet flip;
+  for (int64_t s = 0; s < n; ++s) {
+    if (!(tail[s] < 0)) continue;
+    flip.possible = true;
+    flip.size = s;
+    flip.margin_after = tail[s] / double(n - s);
+    std::vector<int64_t> removed(order.begin(), order.begin() + s);
+    for (const int64_t i : removed)
+      flip.patches.push_back(ReportPatch{i / cols, i % cols, v[i], geometry.cell_box(i / cols, i % cols), {}, 0});
+    if (all.defined())
+      flip.top1_after = arg_max(bag_means_without(all.to(torch::kCPU, torch::kDouble).reshape({all.size(0), n}), removed));
+    break;
+  }
+  return flip;
+}
+
+Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext& context, const ReportOptions& options) {
+  BAGNET_CHECK(input.dim() == 3, ErrorKind::BadInput, "report input: expected [C, H, W], got ", input.dim(),
+               " dimensions");
+  BAGNET_CHECK(options.topk >= 1 && options.patches >= 0 && options.margin_patches >= 0 && options.verify_occlusion >= 0,
+               ErrorKind::InvalidArgument, "report options: topk >= 1 and patch counts >= 0 required");
+  const Arch& arch = net->arch();
+  const int64_t num_classes = arch.num_classes;
+  BAGNET_CHECK(static_cast<int64_t>(context.class_names.size()) == num_classes, ErrorKind::InvalidArgument,
+               "report: ", context.class_names.size(), " class names for a model with ", num_classes, " classes");
+  const auto& label = context.image.label;
+  BAGNET_CHECK(!label || (*label >= 0 && *label < num_classes), ErrorKind::InvalidArgument, "report: true class ",
+               label.value_or(0), " outside the model's ", num_classes, " classes");
+
+  Report report;
+  report.model = context.model;
+  report.settings = options;
+  report.image = context.image;
+  const MapGeometry geometry = map_geometry(arch, input.size(1), input.size(2));
+  report.map_rows = geometry.rows;
+  report.map_cols = geometry.cols;
+  const int64_t n = geometry.rows * geometry.cols;
+
+  torch::NoGradGuard no_grad;
+  const auto device = net->parameters().front().device();
+  const torch::Tensor batch = input.unsqueeze(0).to(device);
+  const torch::Tensor features = net->features(batch);
+  const torch::Tensor maps = net->patch_logits(features)[0].to(torch::kCPU).contiguous();  // [C, H', W'] float32
+  // The official forward pools the features and then applies the classifier; being linear, it
+  // must agree with the mean of the patch logits, which is what each report checks and records.
+  const torch::Tensor pooled =
+      net->patch_logits(features.mean({2, 3}, true)).flatten().to(torch::kCPU, torch::kDouble).contiguous();
+  const torch::Tensor flat = maps.to(torch::kDouble).reshape({num_classes, n});
+  const torch::Tensor totals = flat.mean(1).contiguous();
+  const double* total = totals.data_ptr<double>();
+  const double* logit = pooled.data_ptr<double>();
+  const torch::Tensor probabilities = torch::softmax(totals, 0).contiguous();
+
+  // The bag-level decision: classes by total evidence, ties to the smaller index.
+  std::vector<int64_t> order(static_cast<size_t>(num_classes));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return total[a] > total[b]; });
+  std::vector<int64_t> rank_of(static_cast<size_t>(num_classes));
+  for (int64_t r = 0; r < num_classes; ++r) rank_of[order[r]] = r + 1;
+  const int64_t topk = std::min(options.topk, num_classes);
+  for (int64_t r = 0; r < topk; ++r) {
+    const int64_t c = order[r];
+    report.predictions.push_back(
+        Prediction{r + 1, c, context.class_names[c], total[c], probabilities[c].item<double>()});
+  }
+
+  std::vector<int64_t> explained(order.begin(), order.begin() + topk);
+  if (label && rank_of[*label] > topk) explained.push_back(*label);
+  RankOptions ranking = options.suppression;
+  ranking.k = options.patches;
+  ranking.only_signed = true;
+  for (const int64_t c : explained) {
+    ClassEvidence e;
+    e.cls = c;
+    e.name = context.class_names[c];
+    e.rank = rank_of[c];
+    if (e.rank <= topk) e.roles.push_back("top_k");
+    if (e.rank == 1) e.roles.push_back("predicted");
+    if (label && *label == c) e.roles.push_back("true");
+    e.logit = logit[c];
+    e.total_evidence = total[c];
+    e.difference = std::abs(e.total_evidence - e.logit);
+    e.matches = e.difference <= options.tolerance * std::max(1.0, std::abs(e.logit));
+    const torch::Tensor row = flat[c];
+    e.positive_count = (row > 0).sum().item<int64_t>();
+    e.negative_count = (row < 0).sum().item<int64_t>();
+    e.positive_sum = row.clamp_min(0).sum().item<double>();
+    e.negative_sum = row.clamp_max(0).sum().item<double>();
+    e.top_positive = to_report_patches(top_patches(maps[c], geometry, ranking, Sign::Positive), context);
+    e.top_negative = to_report_patches(top_patches(maps[c], geometry, ranking, Sign::Negative), context);
+    report.classes.push_back(std::move(e));
+  }
+
+  const int64_t predicted = order[0];
+  if (label) {
+    Decision d;
+    d.true_class = *label;
+    d.predicted = predicted;
+    d.correct = predicted == *label;
+    d.true_rank = rank_of[*label];
+    d.true_logit = total[*label];
+    d.predicted_logit = total[predicted];
+    if (!d.correct) {
+      const torch::Tensor margin = maps[predicted].to(torch::kDouble) - maps[*label].to(torch::kDouble);
+      d.margin = total[predicted] - total[*label];
+      auto& s = d.margin_map;
+      s.sum = margin.sum().item<double>();
+      s.mean = s.sum / double(n);
+      s.min = margin.min().item<double>();
+      s.max = margin.max().item<double>();
+      s.positive_count = (margin > 0).sum().item<int64_t>();
+      s.negative_count = (margin < 0).sum().item<int64_t>();
+      s.positive_sum = margin.clamp_min(0).sum().item<double>();
+      s.negative_sum = margin.clamp_max(0).sum().item<double>();
+      RankOptions carriers;
+      carriers.k = options.margin_patches;
+      d.margin_patches = to_report_patches(top_patches(margin, geometry, carriers, Sign::Positive), context);
+      for (auto& p : d.margin_patches) p.share = s.sum != 0 ? p.value / s.sum : 0.0;
+      d.flip = minimal_flip_set(maps[predicted], maps[*label], maps, geometry);
+      for (auto& p : d.flip.patches) {
+        p = to_report_patch(PatchScore{p.row, p.col, p.value, p.box}, context);
+        p.share = s.sum != 0 ? p.value / s.sum : 0.0;
+      }
+    }
+    report.decision = d;
+  }
+
+  if (options.verify_occlusion > 0) {
+    // Mask with the image's own mean colour, so the masked area carries as little signal as a
+    // constant can; the bag-level prediction assumes the masked patches simply leave the bag.
+    const int64_t k = std::min(options.verify_occlusion, n);
+    std::vector<std::pair<std::string, std::vector<PatchScore>>> targets;
+    RankOptions strongest;
+    strongest.k = k;
+    strongest.only_signed = false;
+    targets.emplace_back("predicted", top_patches(maps[predicted], geometry, strongest, Sign::Positive));
+    if (report.decision && !report.decision->correct)
+      targets.emplace_back("margin", top_patches(maps[predicted].to(torch::kDouble) - maps[*label].to(torch::kDouble),
+                                                 geometry, strongest, Sign::Positive));
+    std::vector<int64_t> watched{predicted};
+    if (label && *label != predicted) watched.push_back(*label);
+    const torch::Tensor mean_colour = batch.mean({2, 3}, true);
+    for (const auto& [target, patches] : targets) {
+      torch::Tensor masked = batch.clone();
+      std::vector<int64_t> removed;
+      for (const auto& p : patches) {
+        using torch::indexing::Slice;
+        masked.index_put_({Slice(), Slice(), Slice(p.box.top, p.box.bottom()), Slice(p.box.left, p.box.right())},
+                          mean_colour.expand({1, batch.size(1), p.box.height, p.box.width}));
+        removed.push_back(p.row * geometry.cols + p.col);
+      }
+      const torch::Tensor after = net->forward(masked).flatten().to(torch::kCPU, torch::kDouble);
+      const std::vector<double> bag = bag_means_without(flat, removed);
+      OcclusionCheck check;
+      check.target = target;
+      check.patches = to_report_patches(patches, context);
+      if (target == "margin")
+        for (auto& p : check.patches) p.share = report.decision->margin_map.sum != 0 ? p.value / report.decision->margin_map.sum : 0.0;
+      for (const int64_t c : watched) check.classes.push_back(OcclusionEntry{c, total[c], after[c].item<double>(), bag[c]});
+      report.occlusion.push_back(std::move(check));
+    }
+  }
+  return report;
+}
+
+}  // namespace bagnet

@@ -1,0 +1,283 @@
+#include <bagnet/dataset.h>
+#include <bagnet/error.h>
+#include <bagnet/image.h>
+
+#include "idx.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace bagnet {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Images and labels held in memory, decoded on request.
+class IdxDataset : public Dataset {
+ public:
+  IdxDataset(const std::string& images_path, const std::string& labels_path, const DatasetOptions& options)
+      : path_(images_path), names_(options.class_names) {
+    detail::IdxArray images = detail::read_idx(images_path, 3);
+    detail::IdxArray labels = detail::read_idx(labels_path, 1);
+    BAGNET_CHECK(images.dims[0] == labels.dims[0], ErrorKind::BadInput, labels_path, ": holds ", labels.dims[0],
+                 " labels, but ", images_path, " holds ", images.dims[0], " images");
+    BAGNET_CHECK(images.dims[1] > 0 && images.dims[2] > 0, ErrorKind::BadInput, images_path,
+                 ": images of size ", images.dims[1], "x", images.dims[2]);
+    for (size_t i = 0; i < labels.data.size() && !names_.empty(); ++i)
+      BAGNET_CHECK(labels.data[i] < names_.size(), ErrorKind::BadInput, labels_path, ": label ", int(labels.data[i]),
+                   " of sample ", i, " is out of range for ", names_.size(), " class names");
+    rows_ = static_cast<int>(images.dims[1]);
+    cols_ = static_cast<int>(images.dims[2]);
+    pixels_ = std::move(images.data);
+    labels_ = std::move(labels.data);
+  }
+  std::size_t size() const override { return labels_.size(); }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  DatasetSample sample(std::size_t index) const override {
+    check(index);
+    return {path_ + "#" + std::to_string(index), labels_[index]};
+  }
+  cv::Mat image(std::size_t index) const override {
+    check(index);
+    const size_t plane = size_t(rows_) * size_t(cols_);
+    cv::Mat grey(rows_, cols_, CV_8UC1, const_cast<uint8_t*>(pixels_.data() + index * plane));
+    cv::Mat rgb, out;
+    cv::cvtColor(grey, rgb, cv::COLOR_GRAY2RGB);
+    rgb.convertTo(out, CV_32F);
+    out /= 255.0f;  // as read_image(): a float32 division
+    return out;
+  }
+  std::string description() const override {
+    return "IDX " + fs::path(path_).filename().string() + " (" + std::to_string(size()) + " images, " +
+           std::to_string(rows_) + "x" + std::to_string(cols_) + ")";
+  }
+
+ private:
+  void check(std::size_t index) const {
+    BAGNET_CHECK(index < labels_.size(), ErrorKind::InvalidArgument, "sample ", index, " out of range (",
+                 labels_.size(), " samples)");
+  }
+  std::string path_;
+  std::vector<std::string> names_;
+  int rows_ = 0, cols_ = 0;
+  std::vector<uint8_t> pixels_, labels_;
+};
+
+// Image files with labels (image folders and CSV lists).
+class FileDataset : public Dataset {
+ public:
+  FileDataset(std::string description, std::vector<DatasetSample> samples, std::vector<std::string> names)
+      : description_(std::move(description)), samples_(std::move(samples)), names_(std::move(names)) {}
+  std::size_t size() const override { return samples_.size(); }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  DatasetSample sample(std::size_t index) const override {
+    BAGNET_CHECK(index < samples_.size(), ErrorKind::InvalidArgument, "sample ", index, " out of range (",
+                 samples_.size(), " samples)");
+    return samples_[index];
+  }
+  cv::Mat image(std::size_t index) const override { return read_image(sample(index).source); }
+  std::string description() const override { return description_; }
+
+ private:
+  std::string description_;
+  std::vector<DatasetSample> samples_;
+  std::vector<std::string> names_;
+};
+
+std::unique_ptr<Dataset> open_image_folder(const fs::path& root, const DatasetOptions& options) {
+  std::vector<std::string> classes;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec))
+    if (entry.is_directory() && entry.path().filename().string()[0] != '.')
+      classes.push_back(entry.path().filename().string());
+  BAGNET_CHECK(!ec, ErrorKind::BadInput, root.string(), ": cannot list (", ec.message(), ")");
+  std::sort(classes.begin(), classes.end());
+  BAGNET_CHECK(!classes.empty(), ErrorKind::BadInput, root.string(),
+               ": no class sub-folders (an image folder needs one sub-folder of images per class)");
+  std::vector<DatasetSample> samples;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    std::vector<std::string> files;
+    const fs::path folder = root / classes[c];
+    for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::follow_directory_symlink, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (!it->is_regular_file() || name[0] == '.') continue;
+      const std::string ext = lower(it->path().extension().string());
+      if (std::find(options.extensions.begin(), options.extensions.end(), ext) != options.extensions.end())
+        files.push_back(it->path().string());
+    }
+    BAGNET_CHECK(!ec, ErrorKind::BadInput, folder.string(), ": cannot list (", ec.message(), ")");
+    BAGNET_CHECK(!files.empty(), ErrorKind::BadInput, folder.string(), ": class folder without images");
+    std::sort(files.begin(), files.end());
+    for (auto& f : files) samples.push_back({std::move(f), static_cast<int64_t>(c)});
+  }
+  const std::string description = "image folder " + root.string() + " (" + std::to_string(samples.size()) +
+                                  " images, " + std::to_string(classes.size()) + " classes)";
+  return std::make_unique<FileDataset>(description, std::move(samples), std::move(classes));
+}
+
+// Splits one CSV line into fields; double quotes protect commas ("" is a literal quote).
+std::vector<std::string> split_csv(const std::string& line, bool& ok) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  ok = true;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') fields.back() += '"', ++i;
+      else if (c == '"') quoted = false;
+      else fields.back() += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  ok = !quoted;
+  for (auto& f : fields) {
+    const auto first = f.find_first_not_of(" \t"), last = f.find_last_not_of(" \t");
+    f = first == std::string::npos ? "" : f.substr(first, last - first + 1);
+  }
+  return fields;
+}
+
+bool parse_index(const std::string& text, int64_t& value) {
+  if (text.empty() || text.size() > 12) return false;
+  for (char c : text)
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  value = std::stoll(text);
+  return true;
+}
+
+std::unique_ptr<Dataset> open_csv(const fs::path& csv, const DatasetOptions& options) {
+  std::ifstream in(csv);
+  BAGNET_CHECK(in.good(), ErrorKind::BadInput, csv.string(), ": cannot open");
+  const fs::path base = csv.parent_path();
+  struct Row {
+    std::string path, label;
+    size_t line;
+  };
+  std::vector<Row> rows;
+  std::string line;
+  for (size_t number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    bool ok = true;
+    const auto fields = split_csv(line, ok);
+    const std::string where = csv.string() + ":" + std::to_string(number);
+    BAGNET_CHECK(ok, ErrorKind::BadInput, where, ": unterminated quote");
+    BAGNET_CHECK(fields.size() <= 2 && !fields[0].empty(), ErrorKind::BadInput, where,
+                 ": expected 'path,label' (or a path alone), got '", line, "'");
+    if (rows.empty() && number == 1 && lower(fields[0]) == "path") continue;  // header
+    Row row{fields[0], fields.size() == 2 ? fields[1] : "", number};
+    BAGNET_CHECK(fields.size() == 1 || !row.label.empty(), ErrorKind::BadInput, where, ": empty label");
+    const fs::path resolved = fs::path(row.path).is_absolute() ? fs::path(row.path) : base / row.path;
+    std::error_code ec;
+    BAGNET_CHECK(fs::is_regular_file(resolved, ec), ErrorKind::BadInput, where, ": image '", resolved.string(),
+                 "' does not exist");
+    row.path = resolved.string();
+    rows.push_back(std::move(row));
+  }
+  BAGNET_CHECK(!in.bad(), ErrorKind::BadInput, csv.string(), ": read error");
+  BAGNET_CHECK(!rows.empty(), ErrorKind::BadInput, csv.string(), ": no samples (expected lines 'path,label')");
+
+  // Labels are all indices or all names; names become classes in sorted order, like folders.
+  bool named = false;
+  for (const auto& r : rows) {
+    int64_t v = 0;
+    named = named || (!r.label.empty() && !parse_index(r.label, v));
+  }
+  std::vector<std::string> names = options.class_names;
+  std::map<std::string, int64_t> by_name;
+  if (named && names.empty()) {
+    for (const auto& r : rows)
+      if (!r.label.empty()) by_name.emplace(r.label, 0);
+    for (auto& [name, index] : by_name) {
+      index = static_cast<int64_t>(names.size());
+      names.push_back(name);
+    }
+  } else {
+    for (size_t i = 0; i < names.size(); ++i) by_name.emplace(names[i], static_cast<int64_t>(i));
+  }
+  std::vector<DatasetSample> samples;
+  for (const auto& r : rows) {
+    const std::string where = csv.string() + ":" + std::to_string(r.line);
+    int64_t label = -1;
+    if (!r.label.empty()) {
+      const auto found = by_name.find(r.label);
+      if (found != by_name.end()) {
+        label = found->second;
+      } else {
+        BAGNET_CHECK(parse_index(r.label, label), ErrorKind::BadInput, where, ": unknown class '", r.label, "'");
+        BAGNET_CHECK(!named || !options.class_names.empty(), ErrorKind::BadInput, where, ": label '", r.label,
+                     "' is an index, but other lines name classes; use one kind of label throughout");
+        BAGNET_CHECK(names.empty() || label < static_cast<int64_t>(names.size()), ErrorKind::BadInput, where,
+                     ": class index ", label, " out of range for ", names.size(), " classes");
+      }
+    }
+    samples.push_back({r.path, label});
+  }
+  const std::string description =
+      "CSV " + csv.filename().string() + " (" + std::to_string(samples.size()) + " images)";
+  return std::make_unique<FileDataset>(description, std::move(samples), std::move(names));
+}
+
+// "x-images-idx3-ubyte[.gz]" -> "x-labels-idx1-ubyte[.gz]" (either compression).
+std::string idx_labels_path(const std::string& images) {
+  const fs::path p(images);
+  std::string name = p.filename().string();
+  for (const std::string& from : {std::string("-images-idx3-ubyte"), std::string("-images.idx3-ubyte")}) {
+    const auto at = name.find(from);
+    if (at == std::string::npos) continue;
+    const std::string to = from[7] == '.' ? "-labels.idx1-ubyte" : "-labels-idx1-ubyte";
+    const std::string stem = name.substr(0, at) + to;
+    for (const std::string& suffix : {std::string(ends_with(name, ".gz") ? ".gz" : ""), std::string(".gz"), std::string("")}) {
+      const fs::path candidate = p.parent_path() / (stem + suffix);
+      std::error_code ec;
+      if (fs::exists(candidate, ec)) return candidate.string();
+    }
+    fail(ErrorKind::BadInput, images, ": labels file ", (p.parent_path() / (stem + (ends_with(name, ".gz") ? ".gz" : ""))).string(),
+         " not found beside it");
+  }
+  return "";
+}
+
+}  // namespace
+
+std::unique_ptr<Dataset> open_dataset(const std::string& path, const DatasetOptions& options) {
+  std::error_code ec;
+  BAGNET_CHECK(fs::exists(path, ec), ErrorKind::BadInput, path, ": no such file or directory");
+  if (fs::is_directory(path, ec)) return open_image_folder(path, options);
+  const std::string name = lower(fs::path(path).filename().string());
+  if (ends_with(name, ".csv")) return open_csv(path, options);
+  const std::string labels = idx_labels_path(path);
+  BAGNET_CHECK(!labels.empty(), ErrorKind::BadInput, path,
+               ": not a dataset (expected a folder of class folders, a .csv list, or an "
+               "*-images-idx3-ubyte[.gz] file)");
+  return std::make_unique<IdxDataset>(path, labels, options);
+}
+
+int64_t dataset_class_count(const Dataset& dataset) {
+  if (!dataset.class_names().empty()) return static_cast<int64_t>(dataset.class_names().size());
+  int64_t largest = -1;
+  for (size_t i = 0; i < dataset.size(); ++i) largest = std::max(largest, dataset.sample(i).label);
+  return largest + 1;
+}
+
+}  // namespace bagnet

@@ -1,0 +1,93 @@
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/patch_grid.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace bagnet {
+
+namespace {
+
+constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
+constexpr double kScale = 0.38;
+constexpr int kLine = 14, kPad = 4;
+
+// Shortens from the left, where paths are least informative.
+std::string fit(const std::string& text, int width) {
+  std::string s = text;
+  int baseline = 0;
+  while (s.size() > 3 && cv::getTextSize(s, kFont, kScale, 1, &baseline).width > width) s = ".." + s.substr(3);
+  return s;
+}
+
+cv::Mat to_bgr8(const cv::Mat& crop) {
+  cv::Mat bgr;
+  if (crop.channels() == 1)
+    cv::cvtColor(crop, bgr, cv::COLOR_GRAY2BGR);
+  else
+    cv::cvtColor(crop, bgr, cv::COLOR_RGB2BGR);
+  bgr.convertTo(bgr, CV_8UC3, 255.0);
+  return bgr;
+}
+
+}  // namespace
+
+cv::Mat crop_box(const cv::Mat& image, const BoxF& box) {
+  const int top = std::max(0, static_cast<int>(std::floor(box.top)));
+  const int left = std::max(0, static_cast<int>(std::floor(box.left)));
+  const int bottom = std::min(image.rows, static_cast<int>(std::ceil(box.bottom)));
+  const int right = std::min(image.cols, static_cast<int>(std::ceil(box.right)));
+  BAGNET_CHECK(bottom > top && right > left, ErrorKind::InvalidArgument, "crop: box [", box.top, ", ", box.left, ", ",
+               box.bottom, ", ", box.right, ") does not overlap the ", image.rows, "x", image.cols, " image");
+  return image(cv::Rect(left, top, right - left, bottom - top)).clone();
+}
+
+cv::Mat render_patch_grid(const std::vector<GridTile>& tiles, const GridOptions& options) {
+  BAGNET_CHECK(!tiles.empty(), ErrorKind::InvalidArgument, "patch grid: no tiles");
+  BAGNET_CHECK(options.tile >= 16 && options.columns >= 1, ErrorKind::InvalidArgument,
+               "patch grid: tile >= 16 and columns >= 1 required, got ", options.tile, " and ", options.columns);
+  size_t lines = 0;
+  for (const auto& t : tiles) lines = std::max(lines, t.caption.size());
+  const int cell_w = options.tile + 2 * kPad;
+  const int cell_h = options.tile + 2 * kPad + static_cast<int>(lines) * kLine;
+  const int columns = std::min<int>(options.columns, static_cast<int>(tiles.size()));
+  const int rows = (static_cast<int>(tiles.size()) + columns - 1) / columns;
+  const int title_h = options.title.empty() ? 0 : kLine + 2 * kPad;
+  cv::Mat canvas(title_h + rows * cell_h, columns * cell_w, CV_8UC3, cv::Scalar(255, 255, 255));
+  if (!options.title.empty())
+    cv::putText(canvas, fit(options.title, canvas.cols - 2 * kPad), {kPad, kPad + kLine - 3}, kFont, kScale + 0.05,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    const int x0 = static_cast<int>(i % columns) * cell_w, y0 = title_h + static_cast<int>(i / columns) * cell_h;
+    const cv::Mat& crop = tiles[i].crop;
+    BAGNET_CHECK(!crop.empty() && (crop.type() == CV_32FC3 || crop.type() == CV_32FC1), ErrorKind::InvalidArgument,
+                 "patch grid: tile ", i, " is not a float RGB or grey image");
+    const double s = double(options.tile) / std::max(crop.rows, crop.cols);
+    const int w = std::max(1, static_cast<int>(std::lround(crop.cols * s)));
+    const int h = std::max(1, static_cast<int>(std::lround(crop.rows * s)));
+    cv::Mat scaled;
+    cv::resize(to_bgr8(crop), scaled, {w, h}, 0, 0, cv::INTER_NEAREST);
+    const int ox = x0 + kPad + (options.tile - w) / 2, oy = y0 + kPad + (options.tile - h) / 2;
+    scaled.copyTo(canvas(cv::Rect(ox, oy, w, h)));
+    cv::rectangle(canvas, cv::Rect(ox - 1, oy - 1, w + 2, h + 2), cv::Scalar(160, 160, 160), 1);
+    for (size_t l = 0; l < tiles[i].caption.size(); ++l)
+      cv::putText(canvas, fit(tiles[i].caption[l], cell_w - 2),
+                  {x0 + 2, y0 + 2 * kPad + options.tile + static_cast<int>(l + 1) * kLine - 3}, kFont, kScale,
+                  cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  }
+  return canvas;
+}
+
+void save_png(const std::string& path, const cv::Mat& bgr) {
+  std::vector<uchar> bytes;
+  BAGNET_CHECK(cv::imencode(".png", bgr, bytes), ErrorKind::BadInput, path, ": PNG encoding failed");
+  write_file_atomically(path, [&](std::ostream& out) {
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  });
+}
+
+}  // namespace bagnet

@@ -1,0 +1,40 @@
+#pragma once
+// Running the real bagnet binary from a test: exit code, stdout, stderr.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+
+namespace bagnet::test {
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+};
+
+inline std::string slurp_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Runs `BAGNET_EXE args` through the shell; `scratch` receives the captured stderr.
+inline CliResult run_bagnet(const std::string& args, const std::filesystem::path& scratch) {
+  std::filesystem::create_directories(scratch);
+  const std::filesystem::path err = scratch / "stderr.txt";
+  const std::string command = std::string("'") + BAGNET_EXE + "' " + args + " 2>'" + err.string() + "'";
+  CliResult r;
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.out.append(buffer, n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = slurp_file(err);
+  return r;
+}
+
+}  // namespace bagnet::test

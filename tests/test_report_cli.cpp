@@ -1,0 +1,161 @@
+// The real binary's report, merge and patches commands: schema-valid output, sharded + merged equal
+// to unsharded byte for byte, resume after a kill (simulated by truncating reports.jsonl mid-line)
+// equal to an uninterrupted run, refusal to mix runs, and patch grids with their JSON.
+#include "cli_util.h"
+#include "json_schema.h"
+#include "test_util.h"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+using namespace bagnet::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / "bagnet-test-report-cli" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+CliResult run(const std::string& args) { return run_bagnet(args, fs::temp_directory_path() / "bagnet-test-report-cli"); }
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// Small inputs keep the 1000-class BagNet-9 fixture fast; the decisions are those of test
+// weights, so nearly every labelled sample is a mistake, which exercises the error paths.
+const std::string kModel = " --weights '" + fixture("bagnet9-s9.pth.tar") + "' --resize 72 --crop 64 --threads 2";
+
+std::string inputs() {
+  std::string s;
+  for (int repeat = 0; repeat < 2; ++repeat)
+    for (const std::string name : {"chelsea-224x224.png", "coffee-224x224.png", "rocket-160x208.png"})
+      s += " '" + official("images/" + name) + "'";
+  return s;
+}
+
+SchemaValidator schema() {
+  std::ifstream in(std::string(BAGNET_SOURCE_DIR) + "/docs/report-schema.json");
+  REQUIRE(in.good());
+  return SchemaValidator(nlohmann::json::parse(in));
+}
+
+void check_valid(const nlohmann::json& report) {
+  for (const auto& e : schema().validate(report)) FAIL_CHECK(e);
+}
+
+}  // namespace
+
+TEST_CASE("report of one image on stdout is schema-valid") {
+  const CliResult r = run("report '" + official("images/rocket-160x208.png") + "'" + kModel +
+                          " --topk 3 --patches 2 --verify-occlusion 4");
+  REQUIRE(r.code == 0);
+  const auto json = nlohmann::json::parse(r.out);
+  check_valid(json);
+  CHECK(json["decision"].is_null());
+  CHECK(json["predictions"].size() == 3);
+  CHECK(json["image"]["original_size"] == nlohmann::json({160, 208}));
+  CHECK(json["image"]["input_size"] == nlohmann::json({64, 64}));
+  CHECK(json["model"]["sha256"].get<std::string>().size() == 64);
+  for (const auto& c : json["classes"]) CHECK(c["evidence_check"]["matches"] == true);
+  REQUIRE(json["occlusion"].size() == 1);
+  CHECK(json["occlusion"][0]["masked"] == 4);
+}
+
+TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same output") {
+  const fs::path dir = scratch_dir("shards");
+  const std::string settings = kModel + " --topk 2 --patches 2";
+  const CliResult whole = run("report" + inputs() + settings + " -o " + q(dir / "whole"));
+  REQUIRE(whole.code == 0);
+  const std::string reports = slurp_file(dir / "whole" / "reports.jsonl");
+  const std::string summary = slurp_file(dir / "whole" / "summary.json");
+  CHECK(std::count(reports.begin(), reports.end(), '\n') == 6);
+  std::istringstream lines(reports);
+  std::string line;
+  int64_t index = 0;
+  while (std::getline(lines, line)) {
+    const auto json = nlohmann::json::parse(line);
+    check_valid(json);
+    CHECK(json["image"]["index"] == index++);
+  }
+  CHECK(nlohmann::json::parse(summary)["reported"] == 6);
+
+  for (int shard = 0; shard < 3; ++shard)
+    REQUIRE(run("report" + inputs() + settings + " --shard " + std::to_string(shard) + "/3 -o " +
+                q(dir / ("s" + std::to_string(shard)))).code == 0);
+  CHECK(nlohmann::json::parse(slurp_file(dir / "s1" / "summary.json"))["inputs"] == 2);
+  const CliResult partial = run("merge " + q(dir / "s0") + " " + q(dir / "s2") + " -o " + q(dir / "partial"));
+  CHECK(partial.code == 1);
+  CHECK(partial.err.find("1 of 3 shards") == std::string::npos);
+  CHECK(partial.err.find("2 of 3 shards") != std::string::npos);
+  const CliResult merged = run("merge " + q(dir / "s2") + " " + q(dir / "s0") + " " + q(dir / "s1") + " -o " + q(dir / "merged"));
+  REQUIRE(merged.code == 0);
+  CHECK(slurp_file(dir / "merged" / "reports.jsonl") == reports);
+  CHECK(slurp_file(dir / "merged" / "summary.json") == summary);
+  CHECK(run("merge " + q(dir / "s0") + " " + q(dir / "s0") + " -o " + q(dir / "twice")).code == 2);
+
+  // A kill in the middle of writing line 4: lines 1-3 complete, line 4 torn, no summary yet.
+  fs::create_directories(dir / "killed");
+  size_t cut = 0;
+  for (int i = 0; i < 3; ++i) cut = reports.find('\n', cut) + 1;
+  cut += 40;
+  std::ofstream(dir / "killed" / "reports.jsonl", std::ios::binary) << reports.substr(0, cut);
+  const CliResult resumed = run("report" + inputs() + settings + " -o " + q(dir / "killed"));
+  REQUIRE(resumed.code == 0);
+  CHECK(resumed.err.find("3 from an earlier run") != std::string::npos);
+  CHECK(slurp_file(dir / "killed" / "reports.jsonl") == reports);
+  CHECK(slurp_file(dir / "killed" / "summary.json") == summary);
+
+  // Resuming with other settings or other inputs would mix two runs: refused, file untouched.
+  CHECK(run("report" + inputs() + kModel + " --topk 3 --patches 2 -o " + q(dir / "killed")).code == 2);
+  CHECK(run("report '" + official("images/coffee-224x224.png") + "'" + settings + " -o " + q(dir / "killed")).code == 2);
+  CHECK(slurp_file(dir / "killed" / "reports.jsonl") == reports);
+}
+
+TEST_CASE("report: bad inputs are skipped with exit 1, usage errors exit 2") {
+  const fs::path dir = scratch_dir("bad");
+  std::ofstream(dir / "broken.png") << "not a png";
+  const CliResult r = run("report '" + official("images/coffee-224x224.png") + "' " + q(dir / "broken.png") + kModel +
+                          " -o " + q(dir / "out"));
+  CHECK(r.code == 1);
+  CHECK(r.err.find("broken.png") != std::string::npos);
+  CHECK(nlohmann::json::parse(slurp_file(dir / "out" / "summary.json"))["reported"] == 1);
+  CHECK(run("report '" + official("images/coffee-224x224.png") + "'" + kModel + " --shard 3/3 -o " + q(dir / "x")).code == 2);
+  CHECK(run("report '" + official("images/coffee-224x224.png") + "'" + kModel + " --shard 1/2").code == 2);
+  CHECK(run("merge -o " + q(dir / "m")).code == 2);
+  CHECK(run("merge " + q(dir / "nothing") + " -o " + q(dir / "m")).code == 3);
+}
+
+TEST_CASE("patches: a grid per class and JSON listing every patch") {
+  const fs::path dir = scratch_dir("patches");
+  const CliResult r = run("patches" + inputs() + kModel + " --class 0,goldfish,999 -k 4 --per-image 1 -o " + q(dir));
+  REQUIRE(r.code == 0);
+  const auto json = nlohmann::json::parse(slurp_file(dir / "patches.json"));
+  CHECK(json["images"] == 6);
+  REQUIRE(json["classes"].size() == 3);
+  CHECK(json["classes"][1]["class"] == 1);
+  for (const auto& c : json["classes"]) {
+    CAPTURE(c["class"]);
+    const auto& patches = c["patches"];
+    CHECK(patches.size() <= 4);
+    std::set<int64_t> samples;
+    for (size_t k = 0; k < patches.size(); ++k) {
+      CHECK(patches[k]["logit"].get<double>() > 0);
+      if (k > 0) CHECK(patches[k - 1]["logit"].get<double>() >= patches[k]["logit"].get<double>());
+      CHECK(samples.insert(patches[k]["sample"].get<int64_t>()).second);  // --per-image 1
+      const auto& box = patches[k]["box_original"];
+      CHECK(box[2].get<double>() > box[0].get<double>());
+    }
+    if (!patches.empty()) CHECK(fs::file_size(dir / c["grid"].get<std::string>()) > 1000);
+  }
+  CHECK(run("patches" + inputs() + kModel + " --class nosuchclass -o " + q(dir)).code == 2);
+  CHECK(run("patches" + inputs() + kModel + " --sign sideways -o " + q(dir)).code == 2);
+}
