@@ -182,7 +182,7 @@ int run_heatmap(int argc, char** argv) {
   const ImageFiles files = collect_image_files(parsed["inputs"].as<std::vector<std::string>>(), out_dir);
 
   LoadedModel model = open_model(model_flags);
-  const auto names = class_names_for(model.arch.num_classes, model_flags.labels);
+  const auto names = model_class_names(model, model_flags.labels);
   const ClassChoice choice = parse_class_choice(parsed["class"].as<std::string>(), names);
   int64_t vs = -1;
   if (parsed.count("vs")) {
@@ -190,7 +190,7 @@ int run_heatmap(int argc, char** argv) {
     if (list.size() != 1) throw UsageError("--vs takes one class");
     vs = list[0];
   }
-  const Preprocess preprocess = make_preprocess(image_flags, model.arch);
+  const Preprocess preprocess = make_preprocess(image_flags, model);
 
   // Output files are known before any map is computed (top classes are named top1, top2, ...),
   // so existing files are refused before any work is done.
