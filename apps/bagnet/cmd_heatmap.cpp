@@ -71,7 +71,7 @@ struct Output {
 
 struct Job {
   ImageFile file;
-  ModelInput input;               // photo dropped (original empty) while waiting for a global clip
+  ModelInput input;               // photo and tensor dropped while waiting for a global clip
   MapLayout layout;
   std::vector<int64_t> classes;   // chosen classes of this image (slot order)
   std::vector<float> logits;      // their image logits
@@ -82,8 +82,9 @@ struct Job {
 };
 
 struct Written {
-  std::string png;
+  std::string image, png;
   std::vector<int64_t> classes;
+  std::vector<float> logits;      // image logits of `classes`
   double clip;
 };
 
@@ -342,8 +343,11 @@ int run_heatmap(int argc, char** argv) {
         for (const auto& t : tiles) stack.push_back(t.map);
         save_npy(fs::path(png).replace_extension(".npy").string(), torch::stack(stack));
       }
-      Written w{png.string(), {}, fig.scale.clip};
-      for (size_t s : o.slots) w.classes.push_back(job.classes[s]);
+      Written w{job.file.path.string(), png.string(), {}, {}, fig.scale.clip};
+      for (size_t s : o.slots) {
+        w.classes.push_back(job.classes[s]);
+        w.logits.push_back(job.logits[s]);
+      }
       written.push_back(w);
       ++rendered;
     }
@@ -363,7 +367,8 @@ int run_heatmap(int argc, char** argv) {
       const ImageFile& f = files.images[size_t(i)];
       guarded(f, [&] {
         Job job = compute(f);
-        job.input.original = cv::Mat();
+        job.input.original = cv::Mat();     // only the maps and the transform wait in memory
+        job.input.tensor = torch::Tensor();
         jobs.push_back(std::move(job));
       });
       bar.update({i + 1, total, "images"});
@@ -396,8 +401,11 @@ int run_heatmap(int argc, char** argv) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& w : written) {
       nlohmann::json classes = nlohmann::json::array();
-      for (int64_t c : w.classes) classes.push_back({{"class", c}, {"name", names[c]}});
-      list.push_back({{"png", w.png}, {"classes", classes}, {"clip", w.clip}});
+      for (size_t k = 0; k < w.classes.size(); ++k)
+        classes.push_back({{"class", w.classes[k]}, {"name", names[w.classes[k]]}, {"logit", w.logits[k]}});
+      nlohmann::json record = {{"image", w.image}, {"png", w.png}, {"classes", classes}, {"clip", w.clip}};
+      if (vs >= 0) record["vs"] = {{"class", vs}, {"name", names[vs]}};
+      list.push_back(record);
     }
     std::cout << nlohmann::json{{"pictures", list},
                                 {"failed", failed},

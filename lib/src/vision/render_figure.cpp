@@ -258,7 +258,9 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
                              (options.clip_note.empty() ? std::string() : " (" + options.clip_note + ")");
   const int footer_h = options.colorbar ? font.height + gap + 2 : 0;
   const int n = static_cast<int>(pictures.size());
-  const int width = gap + n * (tile_w + gap) + (bar.empty() ? 0 : bar.cols + gap);
+  // Wide enough for the clip note under narrow pictures.
+  const int width = std::max(gap + n * (tile_w + gap) + (bar.empty() ? 0 : bar.cols + gap),
+                             bar.empty() ? 0 : font.width(footer) + 2 * gap);
   cv::Mat canvas(title_h + tile_h + footer_h + gap, width, CV_8UC3, kPaper);
   for (int k = 0; k < n; ++k) {
     const int x = gap + k * (tile_w + gap);
