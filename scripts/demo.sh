@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds bagnet, then runs it on the bundled default model
 # (a BagNet trained on Fashion-MNIST by `bagnet train`, assets/models/) and the example images of
-# assets/examples/: info, predict (text and --json) and the evidence maps, into ${OUT_DIR:-out/demo}.
+# assets/examples/: info, predict (text and --json), the evidence maps and heatmap pictures, into
+# ${OUT_DIR:-out/demo}.
 #   bash scripts/demo.sh [WEIGHTS [IMAGE...]]
 # WEIGHTS may be any checkpoint (e.g. an official ImageNet BagNet, see README.md) with its images.
 set -euo pipefail
@@ -35,5 +36,8 @@ for image in "${images[@]}"; do
   "$bagnet" evidence "$image" "${weights[@]}" --class all --npy "$out/$name-evidence.npy" > "$out/$name-evidence.txt"
   head -n 1 "$out/$name-evidence.txt"
 done
+echo
+echo "== bagnet heatmap (the paper's style: image | heatmap of the top class)"
+"$bagnet" heatmap "${images[@]}" "${weights[@]}" --class top --style panel --overwrite -o "$out/heatmaps"
 echo
 echo "outputs in $out/ (predictions.json: top-3 classes per image)"

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <sys/wait.h>
 
 using namespace bagnet::test;
@@ -59,7 +61,7 @@ TEST_CASE("help lists commands and examples") {
   const Result top = run("--help");
   CHECK(top.code == 0);
   CHECK(top.out.find("Exit codes") != std::string::npos);
-  for (const std::string command : {"info", "predict", "evidence"}) {
+  for (const std::string command : {"info", "predict", "evidence", "heatmap"}) {
     const Result r = run(command + " --help");
     CHECK(r.code == 0);
     CHECK(r.out.find("Examples:") != std::string::npos);
@@ -224,4 +226,118 @@ TEST_CASE("bad input gives one clear line and the documented exit code") {
   r = run("predict " + image("chelsea-224x224.png") + weights("bagnet33-s33.pth.tar") + " --resize 20 --crop none");
   CHECK(r.code == 3);
   CHECK(r.err.find("33") != std::string::npos);
+}
+
+namespace {
+
+// Width and height from a PNG's IHDR chunk (big-endian at bytes 16..23).
+std::pair<int, int> png_size(const fs::path& path) {
+  const std::string bytes = slurp(path);
+  REQUIRE(bytes.size() > 24);
+  REQUIRE(bytes.compare(1, 3, "PNG") == 0);
+  auto be32 = [&](size_t at) {
+    return (int(uint8_t(bytes[at])) << 24) | (int(uint8_t(bytes[at + 1])) << 16) | (int(uint8_t(bytes[at + 2])) << 8) |
+           int(uint8_t(bytes[at + 3]));
+  };
+  return {be32(16), be32(20)};
+}
+
+}  // namespace
+
+TEST_CASE("heatmap renders a directory, reports bad files and refuses to overwrite") {
+  const fs::path dir = scratch_dir() / "heatmap-in";
+  const fs::path out = scratch_dir() / "heatmap-out";
+  fs::remove_all(dir);
+  fs::remove_all(out);
+  fs::create_directories(dir / "sub");
+  fs::create_directories(dir / "other");
+  fs::copy_file(official("images/chelsea-224x224.png"), dir / "chelsea.png");
+  fs::copy_file(official("images/coffee-224x224.png"), dir / "sub" / "coffee.png");
+  fs::copy_file(official("images/rocket-160x208.png"), dir / "other" / "chelsea.png");  // same name, other dir
+  std::ofstream(dir / "notes.txt") << "not an image";
+  std::ofstream(dir / "sub" / "broken.png", std::ios::binary) << "\x89PNG\r\n\x1a\n truncated";
+  const std::string common = weights("bagnet9-s9.pth.tar") + kAsStored + " -o '" + out.string() + "'";
+
+  Result r = run("heatmap '" + dir.string() + "'" + common + " --npy");
+  CHECK(r.code == 1);  // some inputs failed
+  CHECK(r.err.find("broken.png") != std::string::npos);
+  CHECK(r.err.find("notes.txt") != std::string::npos);
+  // One line per bad file from bagnet (libpng may add its own warnings about the broken file).
+  size_t ours = 0;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);)
+    ours += line.rfind("error: ", 0) == 0 || line.rfind("warning: ", 0) == 0;
+  CHECK(ours == 2);
+  CHECK(r.out.find("3 picture(s) of 3 image(s)") != std::string::npos);
+  CHECK(r.out.find("1 failed, 1 skipped") != std::string::npos);
+  CHECK(png_size(out / "chelsea.top1.png").second > 224);
+  CHECK(fs::exists(out / "sub" / "coffee.top1.png"));
+  CHECK(fs::exists(out / "other" / "chelsea.top1.png"));
+  CHECK_FALSE(fs::exists(out / "sub" / "broken.top1.png"));
+  const torch::Tensor map = bagnet::load_npy((out / "other" / "chelsea.top1.npy").string());
+  CHECK(map.sizes() == torch::IntArrayRef{1, 19, 25});  // rocket 160x208 with q = 9
+
+  // Never overwrite silently: refused before any work, nothing changes.
+  const auto before = fs::last_write_time(out / "chelsea.top1.png");
+  r = run("heatmap '" + dir.string() + "'" + common);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("--overwrite") != std::string::npos);
+  CHECK(fs::last_write_time(out / "chelsea.top1.png") == before);
+  r = run("heatmap '" + (dir / "chelsea.png").string() + "'" + common + " --overwrite --class 3,tabby --style panel");
+  CHECK(r.code == 0);
+  const auto [panel_w, panel_h] = png_size(out / "chelsea.panel.png");
+  CHECK(panel_w > 3 * 224);  // image | class 3 | tabby (+ colour bar)
+  CHECK(panel_h > 224);
+}
+
+TEST_CASE("heatmap: global scale shares one clip, names never collide, --vs and dense maps") {
+  const fs::path out = scratch_dir() / "heatmap-global";
+  fs::remove_all(out);
+  const std::string images = image("chelsea-224x224.png") + " " + image("coffee-224x224.png");
+  const std::string common = weights("bagnet9-s9.pth.tar") + kAsStored + " --json";
+  Result r = run("heatmap " + images + common + " --class 1,2 -o '" + (out / "per").string() + "'");
+  REQUIRE(r.code == 0);
+  auto json = nlohmann::json::parse(r.out);
+  REQUIRE(json["pictures"].size() == 4);
+  std::set<double> clips;
+  for (const auto& p : json["pictures"]) clips.insert(p["clip"].get<double>());
+  CHECK(clips.size() == 4);
+
+  r = run("heatmap " + images + common + " --class 1,2 --scale global -o '" + (out / "global").string() + "'");
+  REQUIRE(r.code == 0);
+  json = nlohmann::json::parse(r.out);
+  REQUIRE(json["pictures"].size() == 4);
+  clips.clear();
+  for (const auto& p : json["pictures"]) clips.insert(p["clip"].get<double>());
+  CHECK(clips.size() == 1);
+  CHECK(fs::exists(out / "global" / "chelsea-224x224.1-goldfish.png"));
+
+  r = run("heatmap " + images + common + " --scale fixed:0.5 --class top --vs 1 -o '" + (out / "vs").string() + "'");
+  REQUIRE(r.code == 0);
+  json = nlohmann::json::parse(r.out);
+  for (const auto& p : json["pictures"]) CHECK(p["clip"].get<double>() == 0.5);
+  CHECK(fs::exists(out / "vs" / "coffee-224x224.top1-vs-1-goldfish.png"));
+
+  // The same file name in two directories gives two outputs.
+  const fs::path a = scratch_dir() / "heatmap-a", b = scratch_dir() / "heatmap-b";
+  fs::create_directories(a);
+  fs::create_directories(b);
+  fs::copy_file(official("images/chelsea-224x224.png"), a / "x.png", fs::copy_options::overwrite_existing);
+  fs::copy_file(official("images/coffee-224x224.png"), b / "x.png", fs::copy_options::overwrite_existing);
+  r = run("heatmap '" + (a / "x.png").string() + "' '" + (b / "x.png").string() + "'" + common + " -o '" +
+          (out / "names").string() + "'");
+  REQUIRE(r.code == 0);
+  CHECK(fs::exists(out / "names" / "heatmap-a" / "x.top1.png"));
+  CHECK(fs::exists(out / "names" / "heatmap-b" / "x.top1.png"));
+
+  r = run("heatmap " + image("rocket-160x208.png") + common + " --stride 4 --smooth --npy --frame original -o '" +
+          (out / "dense").string() + "'");
+  REQUIRE(r.code == 0);
+  CHECK(bagnet::load_npy((out / "dense" / "rocket-160x208.top1.npy").string()).sizes() ==
+        torch::IntArrayRef{1, 40, 52});
+
+  CHECK(run("heatmap " + images + common + " --style fancy -o '" + out.string() + "'").code == 2);
+  CHECK(run("heatmap " + images + common + " --scale fixed:-1 -o '" + out.string() + "'").code == 2);
+  CHECK(run("heatmap " + images + common + " --cmap jet -o '" + out.string() + "'").code == 2);
+  CHECK(run("heatmap " + images + common).code == 2);  // no -o
 }

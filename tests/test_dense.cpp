@@ -6,6 +6,7 @@
 #include <bagnet/model.h>
 #include <bagnet/runtime.h>
 
+#include "core/folded_net.h"
 #include "test_util.h"
 #ifdef BAGNET_HAVE_FIXTURES
 #include "reference.h"
@@ -33,6 +34,7 @@ BagNet random_net(const std::string& spec, uint64_t seed) {
     if (item.key().find("bn") != std::string::npos || item.key().find("downsample.1") != std::string::npos)
       item.value().uniform_(0.5, 1.5);
   net->eval();
+  net->to(test_device());
   return net;
 }
 
@@ -52,7 +54,7 @@ TEST_CASE("a trous dense maps equal the patch-by-patch definition") {
     o.stride = stride;
     o.method = DenseMethod::Patchwise;
     const DenseMap reference = compute_dense_evidence(net, input, o);
-    o.method = DenseMethod::Atrous;
+    o.method = DenseMethod::Shared;
     const DenseMap fast = compute_dense_evidence(net, input, o);
     CHECK(fast.logits.sizes() == torch::IntArrayRef{2, 5, (19 + stride - 1) / stride, (26 + stride - 1) / stride});
     CHECK(relative_error(fast.logits, reference.logits) <= 1e-5);
@@ -108,7 +110,9 @@ TEST_CASE("official dense heatmaps are reproduced") {
   const auto manifest = nlohmann::json::parse(manifest_file);
   for (const auto& [model_name, model] : manifest["models"].items()) {
     const auto reference = read_reference(official(model["reference"].get<std::string>()));
-    LoadedModel loaded = load_model(fixture(model_name + ".pth.tar"));
+    LoadOptions load_options;
+    load_options.device = test_device();
+    LoadedModel loaded = load_model(fixture(model_name + ".pth.tar"), load_options);
     for (const auto& [key, shape] : model["tensors"].items()) {
       if (key.rfind("dense_", 0) != 0) continue;
       // dense_<size>_img<i>_class<c>
@@ -127,3 +131,30 @@ TEST_CASE("official dense heatmaps are reproduced") {
   }
 }
 #endif
+
+TEST_CASE("space-to-batch and a trous forms of the dense network agree") {
+  configure_runtime(0);
+  torch::manual_seed(3);
+  // The phase round trip, including sizes that are not multiples of the split.
+  const auto x = torch::randn({2, 3, 7, 10}).contiguous(torch::MemoryFormat::ChannelsLast);
+  const auto phases = bagnet::detail::space_to_batch(x, 4);
+  CHECK(phases.sizes() == torch::IntArrayRef{32, 3, 2, 3});
+  CHECK(torch::equal(phases[1 * 2 + 0], x[0].slice(1, 0, 7, 4).slice(2, 1, 10, 4)));  // phase (0, 1)
+  CHECK(torch::equal(bagnet::detail::batch_to_space(phases, 4).slice(2, 0, 7).slice(3, 0, 10), x));
+
+  for (const char* spec : {kTiny, "blocks=1-1-1-2,kernel3=1-1-1-1,widths=4-4-8-8,stem=4,expansion=2,strides=2-1-2-2,classes=3"}) {
+    CAPTURE(spec);
+    BagNet net = random_net(spec, 21);
+    for (int64_t side : {35, 41, 50}) {
+      CAPTURE(side);
+      const auto input = torch::randn({1, 3, side, side + 3}).to(test_device());
+      for (int64_t stride : bagnet::detail::dense_strides(net->arch())) {
+        CAPTURE(stride);
+        const bagnet::detail::FoldedNet s2b(net, stride), atrous(net, stride, bagnet::detail::DenseForm::Atrous);
+        const auto a = s2b.logits(input, {}), b = atrous.logits(input, {});
+        CHECK(a.sizes() == b.sizes());
+        CHECK(relative_error(a, b) <= 1e-5);
+      }
+    }
+  }
+}

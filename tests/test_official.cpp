@@ -36,7 +36,9 @@ TEST_CASE("official outputs are reproduced") {
   const auto manifest = nlohmann::json::parse(manifest_file);
   for (const auto& [model_name, model] : manifest["models"].items()) {
     CAPTURE(model_name);
-    const LoadedModel loaded = load_model(fixture(model_name + ".pth.tar"));
+    LoadOptions load_options;
+    load_options.device = test_device();
+    const LoadedModel loaded = load_model(fixture(model_name + ".pth.tar"), load_options);
     BagNet net = loaded.net;
     const auto reference = read_reference(official(model["reference"].get<std::string>()));
     for (const auto& [size, names] : manifest["images"].items()) {
@@ -54,7 +56,7 @@ TEST_CASE("official outputs are reproduced") {
       MESSAGE(model_name, " ", size, ": relative error map ", map_error, ", logits ", logit_error);
       CHECK(map_error <= kTolerance);
       CHECK(logit_error <= kTolerance);
-      CHECK(relative_error(net->forward(input), official_logits) <= kTolerance);
+      CHECK(relative_error(net->forward(input.to(load_options.device)), official_logits) <= kTolerance);
       for (int64_t n = 0; n < input.size(0); ++n) {
         CAPTURE(n);
         CHECK(top5(logits[n]) == top5(official_logits[n]));

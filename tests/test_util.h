@@ -1,15 +1,26 @@
 #pragma once
 // Helpers shared by the tests: tolerances and paths.
+#include <bagnet/runtime.h>
+
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace bagnet::test {
 
 // The fixtures' tolerance: max |ours - reference| <= 1e-4 * max |reference|.
 inline double relative_error(const torch::Tensor& ours, const torch::Tensor& reference) {
-  const double scale = reference.abs().max().item<double>();
-  return (ours.to(torch::kDouble) - reference.to(torch::kDouble)).abs().max().item<double>() / (scale > 0 ? scale : 1.0);
+  const torch::Tensor a = ours.to(torch::kCPU, torch::kDouble), b = reference.to(torch::kCPU, torch::kDouble);
+  const double scale = b.abs().max().item<double>();
+  return (a - b).abs().max().item<double>() / (scale > 0 ? scale : 1.0);
+}
+
+// The device the model tests run on: BAGNET_TEST_DEVICE (cpu, cuda, auto), cpu when unset, so the
+// same official comparisons can be run on a GPU machine.
+inline torch::Device test_device() {
+  const char* spec = std::getenv("BAGNET_TEST_DEVICE");
+  return resolve_device(spec && *spec ? spec : "cpu");
 }
 
 inline std::string official(const std::string& name) { return std::string(BAGNET_OFFICIAL_DIR) + "/" + name; }

@@ -25,8 +25,8 @@ int run_evidence(int argc, char** argv) {
   options.add_options("Output")
       ("stride", "8: the native patch map; 4, 2, 1: the dense map (patch centred on every pixel, zero-padded) "
                  "sampled every N pixels", cxxopts::value<int>()->default_value("8"))
-      ("method", "dense maps: atrous (fast, exact) or patchwise (the authors' patch-by-patch reference, slow)",
-       cxxopts::value<std::string>()->default_value("atrous"))
+      ("method", "dense maps: shared (every layer once per position; fast, exact) or patchwise (the authors' patch-by-patch reference, slow)",
+       cxxopts::value<std::string>()->default_value("shared"))
       ("max-memory", "dense maps: memory budget in MB for one tile of activations",
        cxxopts::value<int>()->default_value("1536"))
       ("class", "classes: all, or a comma list of indices and/or names", cxxopts::value<std::string>()->default_value("all"))
@@ -58,9 +58,9 @@ int run_evidence(int argc, char** argv) {
   const ModelInput input = load_image(images[0], make_preprocess(image_flags, model));
   const int stride = parsed["stride"].as<int>();
   const std::string method = parsed["method"].as<std::string>();
-  if (method != "atrous" && method != "patchwise") throw UsageError("--method must be atrous or patchwise, got '" + method + "'");
+  if (method != "shared" && method != "patchwise") throw UsageError("--method must be shared or patchwise, got '" + method + "'");
   if (stride != 8 && stride != 4 && stride != 2 && stride != 1) throw UsageError("--stride must be 8, 4, 2 or 1");
-  if (stride == 8 && method != "atrous") throw UsageError("--method applies to dense maps (--stride 4, 2 or 1)");
+  if (stride == 8 && method != "shared") throw UsageError("--method applies to dense maps (--stride 4, 2 or 1)");
   const torch::Tensor batch = input.tensor.unsqueeze(0);
   const auto& t = input.transform;
   torch::Tensor logits, totals;
@@ -83,7 +83,7 @@ int run_evidence(int argc, char** argv) {
     DenseOptions dense;
     dense.stride = stride;
     dense.classes = evidence.classes;
-    dense.method = method == "patchwise" ? DenseMethod::Patchwise : DenseMethod::Atrous;
+    dense.method = method == "patchwise" ? DenseMethod::Patchwise : DenseMethod::Shared;
     dense.max_memory_mb = parsed["max-memory"].as<int>();
     ProgressBar bar("dense map");
     dense.on_progress = bar.callback();

@@ -9,4 +9,5 @@ int run_report(int argc, char** argv);
 int run_merge(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);
+int run_heatmap(int argc, char** argv);
 }  // namespace bagnet::cli

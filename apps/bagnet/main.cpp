@@ -28,6 +28,7 @@ const Command kCommands[] = {
     {"merge", "combine sharded report folders into one reports.jsonl + summary.json", bagnet::cli::run_merge},
     {"train", "train a BagNet (from scratch or fine-tuned) on an image dataset", bagnet::cli::run_train},
     {"eval", "top-1/top-5 accuracy, confusion matrix and mistakes on a dataset", bagnet::cli::run_eval},
+    {"heatmap", "draw evidence maps of images or directories as PNG pictures", bagnet::cli::run_heatmap},
 };
 
 void print_usage(std::ostream& out) {
@@ -43,6 +44,7 @@ void print_usage(std::ostream& out) {
          "  bagnet patches DATASET --weights model.pt -o out/patches -k 16\n"
          "  bagnet train train-images-idx3-ubyte.gz --arch SPEC --epochs 5 --out model.pt\n"
          "  bagnet eval t10k-images-idx3-ubyte.gz --weights model.pt --json\n"
+         "  bagnet heatmap photos/ --weights bagnet32-2ddd53ed.pth.tar --class top -o figures/\n"
          "\nExit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 bad input file, 4 runtime failure\n";
 }
 

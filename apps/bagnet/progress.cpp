@@ -24,6 +24,11 @@ void ProgressBar::update(const Progress& p) {
   drawn_ = true;
 }
 
+void ProgressBar::interrupt() {
+  if (drawn_) std::fputc('\n', stderr);
+  drawn_ = false;
+}
+
 ProgressCallback ProgressBar::callback() {
   return [this](const Progress& p) { update(p); };
 }

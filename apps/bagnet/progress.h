@@ -12,6 +12,8 @@ class ProgressBar {
   explicit ProgressBar(std::string label);
   ~ProgressBar();
   void update(const Progress& progress);
+  // Ends the bar's line so that a message printed next starts on a fresh line.
+  void interrupt();
   ProgressCallback callback();
 
  private:

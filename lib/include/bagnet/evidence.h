@@ -40,14 +40,15 @@ struct EvidenceMap {
 };
 
 enum class DenseMethod {
-  Atrous,     // every layer once per distinct position (strides removed, kernels dilated), tiled
+  Shared,     // every layer once per distinct position (strides removed, phases folded into the
+              // batch: space-to-batch), tiled; exact, the default
   Patchwise,  // the authors' reference: every q x q patch through the network (slow; for checks)
 };
 
 struct DenseOptions {
   int64_t stride = 1;              // sample the dense map every `stride` pixels: 1, 2, 4 (presets)
   std::vector<int64_t> classes;    // empty: all classes
-  DenseMethod method = DenseMethod::Atrous;
+  DenseMethod method = DenseMethod::Shared;
   int64_t max_memory_mb = 1536;    // budget for activations of one tile; sets the tile size
   int64_t tile = 0;                // output tile side in map cells; 0: largest within the budget
   ProgressCallback on_progress;    // called after each tile (or patch row)
@@ -72,7 +73,7 @@ struct DenseMap {
 DenseMap compute_dense_evidence(BagNet& net, const torch::Tensor& input, const DenseOptions& options = {});
 
 // Floating-point operations (2 per multiply-add, convolutions only) of the dense map of an H x W
-// input at `stride` with `classes` classes, as computed by DenseMethod::Atrous (untiled) and by
+// input at `stride` with `classes` classes, as computed by DenseMethod::Shared (untiled) and by
 // DenseMethod::Patchwise, and of the native map (one ordinary forward pass).
 double dense_flops(const Arch& arch, int64_t height, int64_t width, int64_t stride, int64_t classes);
 double patchwise_flops(const Arch& arch, int64_t height, int64_t width, int64_t stride, int64_t classes);

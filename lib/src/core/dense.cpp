@@ -37,7 +37,7 @@ void report(const ProgressCallback& callback, int64_t done, int64_t total, const
   if (callback) callback(Progress{done, total, stage});
 }
 
-torch::Tensor atrous(BagNet& net, const torch::Tensor& padded, const DenseOptions& o, const std::vector<int64_t>& classes,
+torch::Tensor shared(BagNet& net, const torch::Tensor& padded, const DenseOptions& o, const std::vector<int64_t>& classes,
                      int64_t rows, int64_t cols, int64_t q, int64_t& tiles_used) {
   const detail::FoldedNet folded(net, o.stride);
   const int64_t k = static_cast<int64_t>(classes.size());
@@ -137,7 +137,7 @@ DenseMap compute_dense_evidence(BagNet& net, const torch::Tensor& input, const D
     map.logits = patchwise(net, padded, options, map.classes, rows, cols, map.patch);
     map.tiles = 1;
   } else {
-    map.logits = atrous(net, padded, options, map.classes, rows, cols, map.patch, map.tiles);
+    map.logits = shared(net, padded, options, map.classes, rows, cols, map.patch, map.tiles);
   }
   return map;
 }

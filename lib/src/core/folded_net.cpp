@@ -39,11 +39,37 @@ torch::Tensor FoldedBlock::operator()(const torch::Tensor& x) const {
   out = conv2(out);
   out.relu_();
   out = conv3(out);
-  torch::Tensor residual = has_downsample ? downsample(x) : x;
-  // Top-left aligned: the surplus of the residual lies at the bottom/right (official crop).
-  residual = residual.slice(2, 0, out.size(2)).slice(3, 0, out.size(3));
+  // Top-left aligned: the surplus of the residual lies at the bottom/right (official crop). A
+  // pointwise downsample commutes with the crop, so it only computes the positions kept.
+  const int64_t h = out.size(2), w = out.size(3);
+  torch::Tensor residual;
+  if (has_downsample && downsample.stride == 1) {
+    residual = downsample(x.slice(2, 0, h).slice(3, 0, w));
+  } else {
+    residual = has_downsample ? downsample(x) : x;
+    residual = residual.slice(2, 0, h).slice(3, 0, w);
+  }
   out.add_(residual);
   return out.relu_();
+}
+
+torch::Tensor space_to_batch(const torch::Tensor& x, int64_t s) {
+  const int64_t n = x.size(0), c = x.size(1), h = (x.size(2) + s - 1) / s, w = (x.size(3) + s - 1) / s;
+  const torch::Tensor padded = torch::constant_pad_nd(x, {0, w * s - x.size(3), 0, h * s - x.size(2)}, 0);
+  return padded.permute({0, 2, 3, 1})  // [N, H, W, C], free for channels-last input
+      .reshape({n, h, s, w, s, c})
+      .permute({2, 4, 0, 1, 3, 5})
+      .reshape({s * s * n, h, w, c})
+      .permute({0, 3, 1, 2});  // [s*s*N, C, h, w] in channels-last memory
+}
+
+torch::Tensor batch_to_space(const torch::Tensor& x, int64_t s) {
+  const int64_t n = x.size(0) / (s * s), c = x.size(1), h = x.size(2), w = x.size(3);
+  return x.permute({0, 2, 3, 1})
+      .reshape({s, s, n, h, w, c})
+      .permute({2, 3, 0, 4, 1, 5})
+      .reshape({n, h * s, w * s, c})
+      .permute({0, 3, 1, 2});
 }
 
 std::vector<int64_t> dense_strides(const Arch& arch) {
@@ -69,10 +95,13 @@ double folded_flops(const Arch& arch, int64_t h, int64_t w, int64_t output_strid
       const int64_t stride = b == 0 ? arch.strides[s] : 1, planes = arch.widths[s], out = planes * arch.expansion;
       const bool keep = stride > 1 && dilation == 1 && kept * stride <= output_stride;
       int64_t rh = ch, rw = cw;
-      if (stride != 1 || inplanes != out) conv(rh, rw, inplanes, out, 1, keep ? stride : 1, 1);
       conv(ch, cw, inplanes, planes, 1, 1, 1);
       conv(ch, cw, planes, planes, b < arch.kernel3[s] ? 3 : 1, keep ? stride : 1, dilation);
       conv(ch, cw, planes, out, 1, 1, 1);
+      if (stride != 1 || inplanes != out) {
+        if (keep) conv(rh, rw, inplanes, out, 1, stride, 1);
+        else conv(rh = ch, rw = cw, inplanes, out, 1, 1, 1);  // cropped to the block output first
+      }
       if (keep) kept *= stride;
       else dilation *= stride;
       inplanes = out;
@@ -83,7 +112,8 @@ double folded_flops(const Arch& arch, int64_t h, int64_t w, int64_t output_strid
   return flops;
 }
 
-FoldedNet::FoldedNet(BagNet& net, int64_t output_stride) : output_stride_(output_stride) {
+FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form)
+    : output_stride_(output_stride), patch_(receptive_field(net->arch())) {
   const Arch& arch = net->arch();
   const auto allowed = dense_strides(arch);
   BAGNET_CHECK(std::find(allowed.begin(), allowed.end(), output_stride) != allowed.end(), ErrorKind::InvalidArgument,
@@ -99,12 +129,13 @@ FoldedNet::FoldedNet(BagNet& net, int64_t output_stride) : output_stride_(output
 
   stem1_.weight = channels_last(p.at("conv1.weight"));
   stem2_ = fold(p, "conv2", "bn1", 1, 1);
-  int64_t kept = 1, dilation = 1;  // product of strides kept so far; dilation from strides removed
+  // Products of the strides kept and removed so far; the dilation of later kernels (Atrous only).
+  int64_t kept = 1, removed = 1, dilation = 1;
   for (size_t s = 0; s < arch.blocks.size(); ++s) {
     for (int64_t b = 0; b < arch.blocks[s]; ++b) {
       const std::string prefix = "layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".";
       const int64_t stride = b == 0 ? arch.strides[s] : 1;
-      const bool keep = stride > 1 && dilation == 1 && kept * stride <= output_stride;
+      const bool keep = stride > 1 && removed == 1 && kept * stride <= output_stride;
       FoldedBlock block;
       block.conv1 = fold(p, prefix + "conv1", prefix + "bn1", 1, 1);
       block.conv2 = fold(p, prefix + "conv2", prefix + "bn2", keep ? stride : 1, dilation);
@@ -112,8 +143,17 @@ FoldedNet::FoldedNet(BagNet& net, int64_t output_stride) : output_stride_(output
       block.has_downsample = p.count(prefix + "downsample.0.weight") > 0;
       if (block.has_downsample)
         block.downsample = fold(p, prefix + "downsample.0", prefix + "downsample.1", keep ? stride : 1, 1);
-      if (keep) kept *= stride;
-      else dilation *= stride;
+      if (keep) {
+        kept *= stride;
+      } else if (stride > 1) {
+        removed *= stride;
+        if (form == DenseForm::Atrous) {
+          dilation *= stride;
+        } else {
+          block.split_after = stride;
+          splits_.push_back(stride);
+        }
+      }
       blocks_.push_back(std::move(block));
     }
   }
@@ -122,10 +162,31 @@ FoldedNet::FoldedNet(BagNet& net, int64_t output_stride) : output_stride_(output
   fc_bias_ = p.at("fc.bias");
 }
 
-torch::Tensor FoldedNet::logits(const torch::Tensor& input, const std::vector<int64_t>& classes) const {
+torch::Tensor FoldedNet::stem(const torch::Tensor& input) const {
   torch::Tensor x = stem2_(stem1_(input));
-  x.relu_();
-  for (const auto& block : blocks_) x = block(x);
+  return x.relu_();
+}
+
+torch::Tensor FoldedNet::logits(const torch::Tensor& input, const std::vector<int64_t>& classes) const {
+  torch::Tensor x = stem(input);
+  for (const auto& block : blocks_) {
+    x = block(x);
+    if (block.split_after > 1) x = space_to_batch(x, block.split_after);
+  }
+  const int64_t rows = (input.size(2) - patch_) / output_stride_ + 1, cols = (input.size(3) - patch_) / output_stride_ + 1;
+  return merge_phases(classify(x, classes), rows, cols);
+}
+
+torch::Tensor FoldedNet::merge_phases(const torch::Tensor& logits, int64_t rows, int64_t cols) const {
+  torch::Tensor x = logits;
+  for (auto split = splits_.rbegin(); split != splits_.rend(); ++split) x = batch_to_space(x, *split);
+  BAGNET_CHECK(x.size(2) >= rows && x.size(3) >= cols, ErrorKind::Runtime, "internal: dense output is ", x.size(2),
+               "x", x.size(3), ", expected at least ", rows, "x", cols);
+  // Positions past the valid ones came from the zero padding of space_to_batch.
+  return x.slice(2, 0, rows).slice(3, 0, cols);
+}
+
+torch::Tensor FoldedNet::classify(const torch::Tensor& x, const std::vector<int64_t>& classes) const {
   torch::Tensor weight = fc_weight_, bias = fc_bias_;
   if (!classes.empty()) {
     const auto index = torch::tensor(classes, torch::kLong).to(weight.device());

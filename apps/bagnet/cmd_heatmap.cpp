@@ -1,0 +1,425 @@
+// bagnet heatmap: evidence pictures (PNG) of many images, in the BagNet paper's style or others,
+// on per-image, global or fixed colour scales.
+#include "commands.h"
+#include "image_files.h"
+#include "options.h"
+#include "progress.h"
+
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/evidence.h>
+#include <bagnet/labels.h>
+#include <bagnet/npy.h>
+#include <bagnet/render.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+
+namespace fs = std::filesystem;
+
+namespace bagnet::cli {
+namespace {
+
+// What --class asked for: the top N predictions, or fixed classes.
+struct ClassChoice {
+  int top = 0;                    // > 0: the top N predictions of each image
+  std::vector<int64_t> fixed;     // otherwise these
+};
+
+ClassChoice parse_class_choice(const std::string& text, const std::vector<std::string>& names) {
+  ClassChoice choice;
+  if (text == "top") {
+    choice.top = 1;
+  } else if (text.rfind("top:", 0) == 0) {
+    const std::string n = text.substr(4);
+    const bool digits = !n.empty() && n.size() < 5 && std::all_of(n.begin(), n.end(), ::isdigit);
+    choice.top = digits ? std::stoi(n) : 0;
+    if (choice.top < 1 || choice.top > static_cast<int>(names.size()))
+      throw UsageError("--class top:N needs 1 <= N <= " + std::to_string(names.size()) + ", got '" + text + "'");
+  } else {
+    if (text == "all") throw UsageError("--class all would draw every class; name the classes, or use top:N");
+    choice.fixed = parse_class_list(text, names);
+  }
+  return choice;
+}
+
+std::string slug(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c))
+      out += static_cast<char>(std::tolower(c));
+    else if (!out.empty() && out.back() != '_')
+      out += '_';
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.substr(0, 40);
+}
+
+// One picture to write: its file and which class slots it shows.
+struct Output {
+  std::string suffix;             // "top1", "281-tabby", "panel", ...
+  std::vector<size_t> slots;      // indices into the image's chosen classes
+};
+
+struct Job {
+  ImageFile file;
+  ModelInput input;               // photo dropped (original empty) while waiting for a global clip
+  MapLayout layout;
+  std::vector<int64_t> classes;   // chosen classes of this image (slot order)
+  std::vector<float> logits;      // their image logits
+  torch::Tensor maps;             // [slots, rows, cols] float32 CPU
+  int64_t vs = -1;
+  float vs_logit = 0;
+  torch::Tensor vs_map;           // [rows, cols]
+};
+
+struct Written {
+  std::string png;
+  std::vector<int64_t> classes;
+  double clip;
+};
+
+}  // namespace
+
+int run_heatmap(int argc, char** argv) {
+  cxxopts::Options options(
+      "bagnet heatmap",
+      "Draw BagNet evidence maps as PNG pictures: one per image and class (or one panel per image). "
+      "Red = evidence for the class, blue = against (RdBu_r), limits +-(99th percentile of |map|), Canny "
+      "edges of the photo in grey, as in the BagNet paper. Directories are walked recursively.");
+  options.positional_help("IMAGE|DIR...");
+  add_model_flags(options);
+  add_image_flags(options);
+  options.add_options("Maps")
+      ("class", "top (the prediction), top:N (the top N), or a comma list of indices and/or names",
+       cxxopts::value<std::string>()->default_value("top"))
+      ("vs", "draw the difference map CLASS-map minus this class's map", cxxopts::value<std::string>())
+      ("stride", "8: the native patch map; 4, 2, 1: the dense map (a patch centred on every Nth pixel)",
+       cxxopts::value<int>()->default_value("8"))
+      ("max-memory", "dense maps: memory budget in MB for one tile of activations",
+       cxxopts::value<int>()->default_value("1536"));
+  options.add_options("Picture")
+      ("style", "paper (map + edges), overlay (map blended over the photo), panel (photo | maps side by side)",
+       cxxopts::value<std::string>()->default_value("paper"))
+      ("cmap", "colour map: rdbu_r, puor_r (colour-blind safe), viridis, greys",
+       cxxopts::value<std::string>()->default_value("rdbu_r"))
+      ("scale", "per-image, global (one clip over all maps of the run) or fixed:V",
+       cxxopts::value<std::string>()->default_value("per-image"))
+      ("percentile", "clip = this percentile of |map|", cxxopts::value<double>()->default_value("99"))
+      ("upsample", "cells (each patch's value over the stride x stride pixels around its centre) or smooth",
+       cxxopts::value<std::string>()->default_value("cells"))
+      ("cells", "same as --upsample cells")
+      ("smooth", "same as --upsample smooth")
+      ("frame", "input (the model input's pixels) or original (the original image, the crop outlined)",
+       cxxopts::value<std::string>()->default_value("input"))
+      ("alpha", "overlay: opacity of the map over the photo", cxxopts::value<double>()->default_value("0.6"));
+  options.add_options("Output")
+      ("o,out", "output directory (created)", cxxopts::value<std::string>())
+      ("npy", "also save the raw maps of each picture as .npy [tiles, H', W'] float32")
+      ("overwrite", "replace existing output files (default: refuse)")
+      ("json", "print a JSON record of every picture (classes, logits, clip) instead of the summary")
+      ("inputs", "images or directories", cxxopts::value<std::vector<std::string>>());
+  add_help_flag(options);
+  options.parse_positional({"inputs"});
+  cxxopts::ParseResult parsed;
+  if (!parse_or_help(options, argc, argv,
+                     "  bagnet heatmap cat.jpg --weights bagnet32-2ddd53ed.pth.tar -o figures/\n"
+                     "  bagnet heatmap photos/ --weights bagnet32-2ddd53ed.pth.tar --class top:3 --style panel -o out/\n"
+                     "  bagnet heatmap cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class tabby --vs 'tiger cat' -o out/\n"
+                     "  bagnet heatmap a.png b.png --weights model.pt --class 3 --scale global --stride 1 --npy -o out/\n"
+                     "  bagnet heatmap big.jpg --weights model.pt --frame original --smooth --cmap puor_r -o out/\n",
+                     parsed))
+    return kExitOk;
+
+  // Check every flag before loading anything.
+  if (!parsed.count("inputs")) throw UsageError("no input images or directories given");
+  if (!parsed.count("out")) throw UsageError("-o OUTDIR is required");
+  const fs::path out_dir = parsed["out"].as<std::string>();
+  const ModelFlags model_flags = read_model_flags(parsed);
+  const ImageFlags image_flags = read_image_flags(parsed);
+  const int stride = parsed["stride"].as<int>();
+  if (stride != 8 && stride != 4 && stride != 2 && stride != 1) throw UsageError("--stride must be 8, 4, 2 or 1");
+  RenderOptions render;
+  const std::string style = parsed["style"].as<std::string>();
+  if (style == "paper") render.style = Style::Paper;
+  else if (style == "overlay") render.style = Style::Overlay;
+  else if (style == "panel") render.style = Style::Panel;
+  else throw UsageError("--style must be paper, overlay or panel, got '" + style + "'");
+  render.colormap = find_colormap(parsed["cmap"].as<std::string>()).name;
+  const ScaleSpec scale = parse_scale(parsed["scale"].as<std::string>());
+  render.percentile = parsed["percentile"].as<double>();
+  if (!(render.percentile > 0 && render.percentile <= 100)) throw UsageError("--percentile must be in (0, 100]");
+  std::string upsample = parsed["upsample"].as<std::string>();
+  if (parsed.count("cells") && parsed.count("smooth")) throw UsageError("--cells and --smooth exclude each other");
+  if (parsed.count("cells")) upsample = "cells";
+  if (parsed.count("smooth")) upsample = "smooth";
+  if (upsample == "cells") render.upsample = Upsample::Cells;
+  else if (upsample == "smooth") render.upsample = Upsample::Smooth;
+  else throw UsageError("--upsample must be cells or smooth, got '" + upsample + "'");
+  const std::string frame = parsed["frame"].as<std::string>();
+  if (frame == "input") render.frame = Frame::Input;
+  else if (frame == "original") render.frame = Frame::Original;
+  else throw UsageError("--frame must be input or original, got '" + frame + "'");
+  render.overlay_alpha = parsed["alpha"].as<double>();
+  if (!(render.overlay_alpha >= 0 && render.overlay_alpha <= 1)) throw UsageError("--alpha must be in [0, 1]");
+  const std::string pct = fixed(render.percentile, render.percentile == std::floor(render.percentile) ? 0 : 1);
+  render.clip_note = scale.mode == ScaleMode::Fixed ? "fixed"
+                     : scale.mode == ScaleMode::Global ? "global p" + pct + " |map|"
+                                                        : "p" + pct + " |map|";
+  if (scale.mode == ScaleMode::Fixed) render.clip = scale.fixed;
+  const bool save_maps = parsed.count("npy") > 0, overwrite = parsed.count("overwrite") > 0;
+  const bool json = parsed.count("json") > 0;
+
+  const ImageFiles files = collect_image_files(parsed["inputs"].as<std::vector<std::string>>(), out_dir);
+
+  LoadedModel model = open_model(model_flags);
+  const auto names = class_names_for(model.arch.num_classes, model_flags.labels);
+  const ClassChoice choice = parse_class_choice(parsed["class"].as<std::string>(), names);
+  int64_t vs = -1;
+  if (parsed.count("vs")) {
+    const auto list = parse_class_list(parsed["vs"].as<std::string>(), names);
+    if (list.size() != 1) throw UsageError("--vs takes one class");
+    vs = list[0];
+  }
+  const Preprocess preprocess = make_preprocess(image_flags, model.arch);
+
+  // Output files are known before any map is computed (top classes are named top1, top2, ...),
+  // so existing files are refused before any work is done.
+  const size_t slots = choice.top > 0 ? size_t(choice.top) : choice.fixed.size();
+  std::vector<Output> outputs;
+  const std::string vs_suffix = vs >= 0 ? "-vs-" + std::to_string(vs) + "-" + slug(names[vs]) : "";
+  if (render.style == Style::Panel) {
+    Output o{"panel" + vs_suffix, {}};
+    for (size_t s = 0; s < slots; ++s) o.slots.push_back(s);
+    outputs.push_back(o);
+  } else {
+    for (size_t s = 0; s < slots; ++s) {
+      const std::string base = choice.top > 0 ? "top" + std::to_string(s + 1)
+                                              : std::to_string(choice.fixed[s]) + "-" + slug(names[choice.fixed[s]]);
+      outputs.push_back({base + vs_suffix, {s}});
+    }
+  }
+  auto png_path = [&](const ImageFile& f, const Output& o) { return out_dir / (f.name + "." + o.suffix + ".png"); };
+  if (!overwrite) {
+    size_t existing = 0;
+    std::string first;
+    for (const auto& f : files.images)
+      for (const auto& o : outputs) {
+        const fs::path p = png_path(f, o);
+        std::error_code ec;
+        for (const fs::path& q : {p, fs::path(p).replace_extension(".npy")})
+          if ((q == p || save_maps) && fs::exists(q, ec)) {
+            if (existing++ == 0) first = q.string();
+          }
+      }
+    if (existing > 0)
+      throw UsageError(std::to_string(existing) + " output file(s) exist already (first: " + first +
+                       "); use --overwrite to replace them");
+  }
+
+  if (files.images.empty() && files.missing.empty())
+    fail(ErrorKind::BadInput, "no image files found in the inputs given (", files.skipped.size(),
+         " other file(s) skipped)");
+  for (const auto& s : files.skipped) std::cerr << "warning: skipped " << s << ": not an image file extension\n";
+  size_t failed = 0, rendered = 0;
+  int last_code = kExitOk;
+  for (const auto& m : files.missing) {
+    std::cerr << "error: " << m << ": no such file or directory\n";
+    ++failed;
+    last_code = kExitBadInput;
+  }
+
+  ProgressBar bar(scale.mode == ScaleMode::Global ? "maps" : "heatmap");
+  const int64_t total = static_cast<int64_t>(files.images.size());
+  // Runs `work` for one image; bad input is reported on one line and counted, not fatal.
+  auto guarded = [&](const ImageFile& f, const std::function<void()>& work) {
+    try {
+      work();
+      return true;
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::InvalidArgument) throw;
+      bar.interrupt();
+      const std::string message = e.what();
+      std::cerr << "error: " << (message.rfind(f.path.string(), 0) == 0 ? "" : f.path.string() + ": ") << message
+                << "\n";
+      last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
+    } catch (const std::exception& e) {
+      bar.interrupt();
+      std::string message = e.what();
+      std::cerr << "error: " << f.path.string() << ": " << message.substr(0, message.find('\n')) << "\n";
+      last_code = kExitRuntime;
+    }
+    ++failed;
+    return false;
+  };
+
+  auto compute = [&](const ImageFile& f) {
+    Job job;
+    job.file = f;
+    job.input = load_image(f.path.string(), preprocess);
+    const torch::Tensor batch = job.input.tensor.unsqueeze(0);
+    EvidenceOptions native;
+    if (choice.top == 0) {
+      native.classes = choice.fixed;
+      if (vs >= 0) native.classes.push_back(vs);
+    }
+    const EvidenceMap map = compute_evidence(model.net, batch, native);
+    const torch::Tensor logits = map.image_logits()[0];
+    std::vector<int64_t> rows;  // rows of `map` holding the chosen classes (and vs last)
+    if (choice.top > 0) {
+      const torch::Tensor top = std::get<1>(logits.topk(choice.top));
+      for (int64_t k = 0; k < choice.top; ++k) rows.push_back(top[k].item<int64_t>());
+      job.classes = rows;
+      if (vs >= 0) rows.push_back(vs);
+    } else {
+      job.classes = choice.fixed;
+      for (size_t k = 0; k < native.classes.size(); ++k) rows.push_back(static_cast<int64_t>(k));
+    }
+    for (size_t k = 0; k < job.classes.size(); ++k) job.logits.push_back(logits[rows[k]].item<float>());
+    if (vs >= 0) job.vs_logit = logits[rows.back()].item<float>();
+    torch::Tensor all;
+    if (stride == 8) {
+      all = map.logits[0].index_select(0, torch::tensor(rows));
+      job.layout = layout_of(map.geometry);
+    } else {
+      DenseOptions dense;
+      dense.stride = stride;
+      dense.max_memory_mb = parsed["max-memory"].as<int>();
+      for (size_t k = 0; k < job.classes.size(); ++k) dense.classes.push_back(job.classes[k]);
+      if (vs >= 0) dense.classes.push_back(vs);
+      const DenseMap d = compute_dense_evidence(model.net, batch, dense);
+      all = d.logits[0];
+      job.layout = layout_of(d);
+    }
+    const int64_t n = static_cast<int64_t>(job.classes.size());
+    job.maps = all.slice(0, 0, n).contiguous();
+    if (vs >= 0) {
+      job.vs = vs;
+      job.vs_map = all[n].contiguous();
+    }
+    return job;
+  };
+
+  std::vector<Written> written;
+  auto title = [&](int64_t c, float logit) {
+    return std::to_string(c) + " " + names[c] + "\nimage logit " + fixed(logit, 3);
+  };
+  auto draw = [&](const Job& job, const std::optional<double>& clip) {
+    RenderOptions opt = render;
+    if (clip) opt.clip = clip;
+    for (const auto& o : outputs) {
+      std::vector<MapTile> tiles;
+      if (vs < 0) {
+        for (size_t s : o.slots) tiles.push_back({job.maps[int64_t(s)], title(job.classes[s], job.logits[s])});
+      } else {
+        if (opt.style == Style::Panel) {
+          for (size_t s : o.slots) tiles.push_back({job.maps[int64_t(s)], title(job.classes[s], job.logits[s])});
+          tiles.push_back({job.vs_map, title(vs, job.vs_logit)});
+        }
+        for (size_t s : o.slots)
+          tiles.push_back({job.maps[int64_t(s)] - job.vs_map,
+                           std::to_string(job.classes[s]) + " " + names[job.classes[s]] + "\nminus " +
+                               std::to_string(vs) + " " + names[vs]});
+      }
+      const Figure fig = render_figure(job.input.original, job.input.transform, tiles, job.layout, opt);
+      const fs::path png = png_path(job.file, o);
+      fs::create_directories(png.parent_path());
+      std::vector<uchar> bytes;
+      BAGNET_CHECK(cv::imencode(".png", fig.bgr(), bytes, {cv::IMWRITE_PNG_COMPRESSION, 9}), ErrorKind::Runtime, png.string(), ": PNG encoding failed");
+      write_file_atomically(png.string(), [&](std::ostream& out) {
+        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      });
+      if (save_maps) {
+        std::vector<torch::Tensor> stack;
+        for (const auto& t : tiles) stack.push_back(t.map);
+        save_npy(fs::path(png).replace_extension(".npy").string(), torch::stack(stack));
+      }
+      Written w{png.string(), {}, fig.scale.clip};
+      for (size_t s : o.slots) w.classes.push_back(job.classes[s]);
+      written.push_back(w);
+      ++rendered;
+    }
+  };
+
+  size_t images_ok = 0;
+  if (scale.mode != ScaleMode::Global) {
+    for (int64_t i = 0; i < total; ++i) {
+      const ImageFile& f = files.images[size_t(i)];
+      if (guarded(f, [&] { draw(compute(f), std::nullopt); })) ++images_ok;
+      bar.update({i + 1, total, "images"});
+    }
+  } else {
+    // A global clip needs every map first: keep the maps (not the photos, which are read again).
+    std::vector<Job> jobs;
+    for (int64_t i = 0; i < total; ++i) {
+      const ImageFile& f = files.images[size_t(i)];
+      guarded(f, [&] {
+        Job job = compute(f);
+        job.input.original = cv::Mat();
+        jobs.push_back(std::move(job));
+      });
+      bar.update({i + 1, total, "images"});
+    }
+    std::vector<torch::Tensor> maps;
+    for (const auto& job : jobs) {
+      if (vs < 0 || render.style == Style::Panel) maps.push_back(job.maps);
+      if (vs >= 0) {
+        if (render.style == Style::Panel) maps.push_back(job.vs_map);
+        maps.push_back(job.maps - job.vs_map.unsqueeze(0));
+      }
+    }
+    const double clip = abs_percentile(maps, render.percentile);
+    ProgressBar second("render");
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      Job& job = jobs[i];
+      if (guarded(job.file, [&] {
+            job.input.original = load_image(job.file.path.string(), preprocess).original;
+            draw(job, clip);
+            job.input.original = cv::Mat();
+          }))
+        ++images_ok;
+      second.update({int64_t(i + 1), int64_t(jobs.size()), "pictures"});
+    }
+  }
+  bar.interrupt();
+
+  const size_t inputs = files.images.size() + files.missing.size();
+  if (json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& w : written) {
+      nlohmann::json classes = nlohmann::json::array();
+      for (int64_t c : w.classes) classes.push_back({{"class", c}, {"name", names[c]}});
+      list.push_back({{"png", w.png}, {"classes", classes}, {"clip", w.clip}});
+    }
+    std::cout << nlohmann::json{{"pictures", list},
+                                {"failed", failed},
+                                {"skipped", files.skipped.size()},
+                                {"scale", parsed["scale"].as<std::string>()},
+                                {"percentile", render.percentile},
+                                {"stride", stride}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::string clips = "none";
+    if (!written.empty()) {
+      double lo = written[0].clip, hi = lo;
+      for (const auto& w : written) lo = std::min(lo, w.clip), hi = std::max(hi, w.clip);
+      clips = lo == hi ? format_tick(lo) : format_tick(lo) + " to " + format_tick(hi);
+    }
+    std::cout << rendered << " picture(s) of " << images_ok << " image(s) written to " << out_dir.string() << ", "
+              << failed << " failed, " << files.skipped.size() << " skipped; clip " << clips << " ("
+              << render.clip_note << ")\n";
+  }
+  if (failed == 0) return kExitOk;
+  return failed == inputs ? last_code : kExitPartial;
+}
+
+}  // namespace bagnet::cli

@@ -1,0 +1,415 @@
+// Heatmap rendering: colour maps and scales, colour-bar ticks, where cells land on pixels
+// (patch-aligned and smooth, model-input and original frames), uncovered pixels, global scales,
+// and a golden picture.
+#include <bagnet/error.h>
+#include <bagnet/render.h>
+
+#include <doctest/doctest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+using namespace bagnet;
+
+namespace {
+
+bool close_rgb(const cv::Vec3b& a, const cv::Vec3b& b, int tolerance = 1) {
+  for (int c = 0; c < 3; ++c)
+    if (std::abs(int(a[c]) - int(b[c])) > tolerance) return false;
+  return true;
+}
+
+// The cell whose patch centre is nearest to model-input coordinate y (ties to the later cell),
+// found by brute force rather than by the renderer's formula.
+int64_t nearest_cell_at(double y, const MapLayout& l, int64_t cells) {
+  int64_t best = 0;
+  double best_distance = 1e300;
+  for (int64_t i = 0; i < cells; ++i) {
+    const double d = std::abs(y - (l.first_centre + double(l.stride * i)));
+    if (d <= best_distance) {
+      best = i;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+int64_t nearest_cell(int64_t p, const MapLayout& l, int64_t cells) { return nearest_cell_at(double(p) + 0.5, l, cells); }
+
+torch::Tensor index_map(int64_t rows, int64_t cols) {
+  return (torch::arange(rows, torch::kFloat).view({-1, 1}) * 1000 + torch::arange(cols, torch::kFloat).view({1, -1}))
+      .contiguous();
+}
+
+bool is_hatch(const cv::Vec3b& px) {
+  return px == cv::Vec3b(228, 228, 228) || px == cv::Vec3b(150, 150, 150);
+}
+
+// A deterministic photo: a bright disc and a bar on a darker gradient (gives Canny edges).
+cv::Mat synthetic_photo(int h, int w) {
+  cv::Mat photo(h, w, CV_32FC3);
+  for (int r = 0; r < h; ++r)
+    for (int c = 0; c < w; ++c) {
+      const float g = 0.2f + 0.2f * float(c) / float(w);
+      photo.at<cv::Vec3f>(r, c) = cv::Vec3f(g, g * 0.9f, g * 0.8f);
+    }
+  cv::circle(photo, cv::Point(w / 3, h / 2), h / 5, cv::Scalar(0.9, 0.8, 0.3), cv::FILLED, cv::LINE_8);
+  cv::rectangle(photo, cv::Point(w * 3 / 5, h / 5), cv::Point(w * 4 / 5, h * 4 / 5), cv::Scalar(0.1, 0.3, 0.8),
+                cv::FILLED);
+  return photo;
+}
+
+ImageTransform identity(int64_t h, int64_t w) {
+  ImageTransform t;
+  t.original_height = t.resized_height = t.input_height = h;
+  t.original_width = t.resized_width = t.input_width = w;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("colour maps follow their control points") {
+  const Colormap& rdbu = find_colormap("rdbu_r");
+  CHECK(rdbu.diverging);
+  CHECK(rdbu.rgb(0.0) == cv::Vec3b(0x05, 0x30, 0x61));   // strongest "against": dark blue
+  CHECK(rdbu.rgb(1.0) == cv::Vec3b(0x67, 0x00, 0x1f));   // strongest "for": dark red
+  CHECK(rdbu.rgb(0.5) == cv::Vec3b(0xf7, 0xf7, 0xf7));   // zero evidence: near white
+  CHECK(rdbu.rgb(-3.0) == rdbu.rgb(0.0));                 // clamped
+  // A quarter of the way between the first two stops (#053061 -> #2166ac).
+  CHECK(close_rgb(rdbu.rgb(0.025), cv::Vec3b(12, 62, 116)));
+  const Colormap& puor = find_colormap("PuOr_r");
+  CHECK(puor.diverging);
+  CHECK(puor.rgb(0.0) == cv::Vec3b(0x2d, 0x00, 0x4b));
+  CHECK(puor.rgb(1.0) == cv::Vec3b(0x7f, 0x3b, 0x08));
+  CHECK_FALSE(find_colormap("viridis").diverging);
+  CHECK(find_colormap("viridis").rgb(1.0) == cv::Vec3b(0xfd, 0xe7, 0x25));
+  CHECK_THROWS_AS(find_colormap("jet"), Error);
+  const auto names = colormap_names();
+  CHECK(names.front() == "rdbu_r");
+}
+
+TEST_CASE("percentile of |map| is numpy's linear percentile over all maps pooled") {
+  const torch::Tensor a = torch::tensor({-4.f, 1.f, 2.f, 3.f});
+  CHECK(abs_percentile({a}, 50) == doctest::Approx(2.5));
+  CHECK(abs_percentile({a}, 100) == doctest::Approx(4.0));
+  CHECK(abs_percentile({a}, 0) == doctest::Approx(1.0));
+  CHECK(abs_percentile({a}, 99) == doctest::Approx(3.97));
+  const torch::Tensor b = torch::tensor({std::nanf(""), -10.f});
+  CHECK(abs_percentile({a, b}, 100) == doctest::Approx(10.0));
+  CHECK(abs_percentile({a, b}, 50) == doctest::Approx(3.0));   // {1, 2, 3, 4, 10}
+  CHECK(abs_percentile({torch::zeros({3, 3})}, 99) == 0.0);
+  CHECK_THROWS_AS(abs_percentile({a}, 101), Error);
+  // A 2-D map is pooled like a flat one.
+  const torch::Tensor grid = torch::arange(1, 101, torch::kFloat).view({10, 10}) * -1;
+  CHECK(abs_percentile({grid}, 99) == doctest::Approx(99.01));
+}
+
+TEST_CASE("scales are symmetric around zero unless a sequential map has no negative values") {
+  const Colormap& rdbu = find_colormap("rdbu_r");
+  const Colormap& viridis = find_colormap("viridis");
+  ColorScale s = make_scale(2.0, rdbu, true);
+  CHECK(s.low == -2.0);
+  CHECK(s.high == 2.0);
+  CHECK(s.clip == 2.0);
+  CHECK(s.position(0) == doctest::Approx(0.5));
+  CHECK(s.position(1) == doctest::Approx(0.75));
+  CHECK(s.position(-5) == 0.0);                 // beyond the clip: the end colour
+  CHECK(make_scale(2.0, viridis, false).low == -2.0);
+  CHECK(make_scale(2.0, viridis, true).low == 0.0);
+  CHECK(make_scale(0.0, rdbu, true).clip == 1.0);  // all-zero map: centre colour, no division by 0
+  CHECK_THROWS_AS(make_scale(-1, rdbu, true), Error);
+
+  CHECK(parse_scale("per-image").mode == ScaleMode::PerImage);
+  CHECK(parse_scale("global").mode == ScaleMode::Global);
+  const ScaleSpec fixed = parse_scale("fixed:2.5");
+  CHECK(fixed.mode == ScaleMode::Fixed);
+  CHECK(fixed.fixed == 2.5);
+  for (const char* bad : {"fixed:", "fixed:-1", "fixed:0", "fixed:2x", "global2", "Fixed:1"})
+    CHECK_THROWS_AS(parse_scale(bad), Error);
+}
+
+TEST_CASE("colour bar ticks: the clip at both ends, zero, nice values in between") {
+  const Colormap& rdbu = find_colormap("rdbu_r");
+  CHECK(colorbar_ticks(make_scale(1.0, rdbu, false)) == std::vector<double>{-1, -0.5, 0, 0.5, 1});
+  const auto small = colorbar_ticks(make_scale(0.0123, rdbu, false));
+  REQUIRE(small.size() == 5);
+  CHECK(small.front() == -0.0123);
+  CHECK(small.back() == 0.0123);
+  CHECK(small[1] == doctest::Approx(-0.005));
+  CHECK(small[2] == 0.0);
+  CHECK(small[3] == doctest::Approx(0.005));
+  const auto seq = colorbar_ticks(make_scale(7.3, find_colormap("viridis"), true));
+  CHECK(seq.front() == 0.0);
+  CHECK(seq.back() == 7.3);
+  for (size_t i = 1; i < seq.size(); ++i) CHECK(seq[i] > seq[i - 1]);
+  CHECK(colorbar_ticks(make_scale(3, rdbu, false), 2) == std::vector<double>{-3, 3});
+  CHECK(format_tick(0.0123) == "0.0123");
+  CHECK(format_tick(-0.5) == "-0.5");
+  CHECK(format_tick(1234.5678) == "1235");
+  CHECK(format_tick(-0.0) == "0");
+}
+
+TEST_CASE("patch-aligned cells: each cell paints the stride x stride pixels around its patch centre") {
+  struct Case {
+    std::string arch;
+    int64_t size;
+  };
+  for (const Case& k : {Case{"bagnet33", 224}, Case{"bagnet17", 224}, Case{"bagnet9", 160},
+                        Case{"bagnet9:strides=2-2-1-1", 64}, Case{"bagnet17", 100}}) {
+    CAPTURE(k.arch);
+    CAPTURE(k.size);
+    const MapGeometry g = map_geometry(parse_arch(k.arch), k.size, k.size + 16);
+    const MapLayout l = layout_of(g);
+    CHECK(l.stride == g.stride);
+    CHECK(l.covered.bottom() == g.input_height - g.uncovered_bottom());
+    CHECK(l.covered.right() == g.input_width - g.uncovered_right());
+    const cv::Mat v = sample_map(index_map(g.rows, g.cols), l, Upsample::Cells, Frame::Input, ImageTransform{});
+    REQUIRE(v.rows == g.input_height);
+    REQUIRE(v.cols == g.input_width);
+    std::vector<int64_t> painted(static_cast<size_t>(g.rows), 0);
+    for (int y = 0; y < v.rows; ++y) {
+      const float value = v.at<float>(y, 0);
+      if (y >= l.covered.bottom()) {
+        CHECK(std::isnan(value));  // seen by no patch: never given a value
+        continue;
+      }
+      REQUIRE_FALSE(std::isnan(value));
+      const int64_t cell = static_cast<int64_t>(value) / 1000;
+      CHECK(cell == nearest_cell(y, l, g.rows));
+      const Box box = g.cell_box(cell, 0);
+      CHECK(y >= box.top);         // the painted pixel lies inside the patch it shows
+      CHECK(y < box.bottom());
+      ++painted[static_cast<size_t>(cell)];
+    }
+    // Interior cells paint exactly `stride` rows; the border cells also cover the band that only
+    // their patches see.
+    for (int64_t i = 1; i + 1 < g.rows; ++i) CHECK(painted[size_t(i)] == g.stride);
+    for (int x = 0; x < v.cols; ++x) {
+      const float value = v.at<float>(g.patch / 2, x);
+      if (x >= l.covered.right()) {
+        CHECK(std::isnan(value));
+        continue;
+      }
+      CHECK(int64_t(value) % 1000 == nearest_cell(x, l, g.cols));
+    }
+  }
+}
+
+TEST_CASE("smooth upsampling interpolates between patch centres and stays constant beyond them") {
+  const MapGeometry g = map_geometry(arch_preset("bagnet33"), 224, 224);
+  const MapLayout l = layout_of(g);
+  const torch::Tensor rows = torch::arange(g.rows, torch::kFloat).view({-1, 1}).expand({g.rows, g.cols}).contiguous();
+  const cv::Mat v = sample_map(rows, l, Upsample::Smooth, Frame::Input, ImageTransform{});
+  CHECK(v.at<float>(16, 5) == doctest::Approx(0.0));    // pixel 16's centre is cell 0's centre 16.5
+  CHECK(v.at<float>(24, 5) == doctest::Approx(1.0));
+  CHECK(v.at<float>(20, 5) == doctest::Approx(0.5));
+  CHECK(v.at<float>(2, 5) == doctest::Approx(0.0));     // border band: constant
+  CHECK(v.at<float>(210, 5) == doctest::Approx(23.0));
+  CHECK(std::isnan(v.at<float>(220, 5)));
+  CHECK_THROWS_AS(sample_map(torch::zeros({3, 3}), l, Upsample::Smooth, Frame::Input, ImageTransform{}), Error);
+}
+
+TEST_CASE("dense maps: cells centred on every stride-th pixel, the whole input covered") {
+  DenseMap d;
+  d.stride = 2;
+  d.patch = 9;
+  d.input_height = 10;
+  d.input_width = 9;
+  d.logits = index_map(5, 5).view({1, 1, 5, 5});
+  const MapLayout l = layout_of(d);
+  CHECK(l.covered.bottom() == 10);
+  CHECK(l.covered.right() == 9);
+  const cv::Mat v = sample_map(d.logits[0][0], l, Upsample::Cells, Frame::Input, ImageTransform{});
+  for (int y = 0; y < 10; ++y) {
+    // Cell i is centred on pixel 2i and paints pixels 2i - 1 and 2i.
+    CHECK(int64_t(v.at<float>(y, 0)) / 1000 == std::min<int64_t>((y + 1) / 2, 4));
+  }
+  CHECK(int64_t(v.at<float>(0, 8)) % 1000 == 4);
+}
+
+TEST_CASE("original frame: the map lands on the part of the original the model saw") {
+  // A 100 x 210 original resized to 50 x 105 and centre-cropped to 48 x 48.
+  ImageTransform t;
+  t.original_height = 100;
+  t.original_width = 210;
+  t.resized_height = 50;
+  t.resized_width = 105;
+  t.crop_top = 1;
+  t.crop_left = 28;
+  t.input_height = t.input_width = 48;
+  const MapGeometry g = map_geometry(arch_preset("bagnet9"), 48, 48);
+  const MapLayout l = layout_of(g);
+  const cv::Mat original = sample_map(index_map(g.rows, g.cols), l, Upsample::Cells, Frame::Original, t);
+  REQUIRE(original.rows == 100);
+  REQUIRE(original.cols == 210);
+  const BoxF region = t.input_region();
+  CHECK(region.top == 2.0);
+  CHECK(region.left == 56.0);
+  int inside = 0;
+  for (int y = 0; y < original.rows; ++y)
+    for (int x = 0; x < original.cols; ++x) {
+      const float value = original.at<float>(y, x);
+      // The model-input coordinate under this original pixel's centre (2 : 1, then the crop).
+      const double iy = (y + 0.5) * 0.5 - 1, ix = (x + 0.5) * 0.5 - 28;
+      const bool seen = iy >= 0 && iy < double(l.covered.bottom()) && ix >= 0 && ix < double(l.covered.right());
+      if (!seen) {
+        CHECK(std::isnan(value));
+        continue;
+      }
+      REQUIRE_FALSE(std::isnan(value));
+      const int64_t cy = nearest_cell_at(iy, l, g.rows), cx = nearest_cell_at(ix, l, g.cols);
+      CHECK(int64_t(value) == cy * 1000 + cx);
+      const Box box = g.cell_box(cy, cx);
+      CHECK(iy >= double(box.top));  // inside the patch it shows
+      CHECK(iy < double(box.bottom()));
+      ++inside;
+    }
+  // Seen: the 41 x 41 covered input pixels, at 2 x 2 original pixels each.
+  CHECK(inside == 82 * 82);
+}
+
+TEST_CASE("uncovered pixels are hatched, never coloured as a value") {
+  const Colormap& rdbu = find_colormap("rdbu_r");
+  const ColorScale s = make_scale(1, rdbu, false);
+  cv::Mat values(8, 8, CV_32FC1, cv::Scalar(0.25));
+  values.rowRange(6, 8).setTo(std::nanf(""));
+  const cv::Mat colours = colorize(values, rdbu, s);
+  int lines = 0;
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x) {
+      const cv::Vec3b px = colours.at<cv::Vec3b>(y, x);
+      if (y < 6) {
+        CHECK(px == rdbu.rgb(s.position(0.25)));
+      } else {
+        CHECK(is_hatch(px));
+        lines += px == cv::Vec3b(150, 150, 150);
+      }
+    }
+  CHECK(lines > 0);
+  // No colour of the map is a hatch colour, so the two cannot be confused.
+  for (int i = 0; i <= 1000; ++i) CHECK_FALSE(is_hatch(rdbu.rgb(i / 1000.0)));
+
+  // In a rendered figure the band below the last patch is hatched too.
+  const MapGeometry g = map_geometry(arch_preset("bagnet33"), 224, 224);
+  cv::Mat flat(224, 224, CV_32FC3, cv::Scalar(0.5, 0.5, 0.5));
+  RenderOptions opt;
+  opt.titles = opt.colorbar = false;
+  const Figure fig = render_figure(flat, identity(224, 224), {{torch::randn({g.rows, g.cols}), "x"}}, layout_of(g), opt);
+  REQUIRE(fig.tiles.size() == 1);
+  const cv::Mat tile = fig.rgb(fig.tiles[0]);
+  for (int y = 0; y < 224; ++y)
+    for (int x = 0; x < 224; ++x)
+      if (y >= 217 || x >= 217) CHECK(is_hatch(tile.at<cv::Vec3b>(y, x)));
+}
+
+TEST_CASE("global scale: one clip over several images; per-image clips differ") {
+  const MapGeometry g = map_geometry(arch_preset("bagnet17"), 96, 96);
+  const MapLayout l = layout_of(g);
+  torch::manual_seed(7);
+  const torch::Tensor a = torch::randn({g.rows, g.cols}) * 0.1;
+  const torch::Tensor b = torch::randn({g.rows, g.cols}) * 2.0;
+  const cv::Mat photo = synthetic_photo(96, 96);
+  RenderOptions opt;
+  opt.titles = opt.colorbar = false;
+  opt.edge_alpha = 0;
+  opt.min_display = 0;
+  const Figure own_a = render_figure(photo, identity(96, 96), {{a, "a"}}, l, opt);
+  const Figure own_b = render_figure(photo, identity(96, 96), {{b, "b"}}, l, opt);
+  CHECK(own_a.scale.clip == doctest::Approx(abs_percentile({a}, 99)));
+  CHECK(own_b.scale.clip == doctest::Approx(abs_percentile({b}, 99)));
+  CHECK(own_b.scale.clip > 5 * own_a.scale.clip);
+
+  opt.clip = abs_percentile({a, b}, 99);
+  const Figure global_a = render_figure(photo, identity(96, 96), {{a, "a"}}, l, opt);
+  const Figure global_b = render_figure(photo, identity(96, 96), {{b, "b"}}, l, opt);
+  CHECK(global_a.scale.clip == *opt.clip);
+  CHECK(global_b.scale.clip == *opt.clip);
+  // The same value gets the same colour in both pictures: check every cell centre.
+  const Colormap& rdbu = find_colormap("rdbu_r");
+  const int64_t c0 = g.patch / 2;
+  for (int64_t i = 0; i < g.rows; ++i)
+    for (int64_t j = 0; j < g.cols; ++j) {
+      const int y = int(c0 + g.stride * i), x = int(c0 + g.stride * j);
+      CHECK(global_a.rgb(global_a.tiles[0]).at<cv::Vec3b>(y, x) ==
+            rdbu.rgb(global_a.scale.position(a[i][j].item<float>())));
+      CHECK(global_b.rgb(global_b.tiles[0]).at<cv::Vec3b>(y, x) ==
+            rdbu.rgb(global_b.scale.position(b[i][j].item<float>())));
+    }
+  // On the shared scale, the weak map is drawn pale (close to the centre colour).
+  const cv::Vec3b centre = rdbu.rgb(0.5);
+  int pale = 0;
+  for (int64_t i = 0; i < g.rows; ++i)
+    for (int64_t j = 0; j < g.cols; ++j)
+      pale += close_rgb(global_a.rgb(global_a.tiles[0]).at<cv::Vec3b>(int(c0 + g.stride * i), int(c0 + g.stride * j)),
+                        centre, 40);
+  CHECK(pale == g.rows * g.cols);
+
+  // Panels put all their maps on one scale, pooled over the maps.
+  opt.clip.reset();
+  opt.style = Style::Panel;
+  const Figure panel = render_figure(photo, identity(96, 96), {{a, "a"}, {b, "b"}}, l, opt);
+  CHECK(panel.tiles.size() == 3);
+  CHECK(panel.scale.clip == doctest::Approx(abs_percentile({a, b}, 99)));
+  opt.style = Style::Paper;
+  CHECK_THROWS_AS(render_figure(photo, identity(96, 96), {{a, "a"}, {b, "b"}}, l, opt), Error);
+}
+
+TEST_CASE("paper edges follow the photo's contours and leave the border empty") {
+  cv::Mat photo(120, 160, CV_32FC3, cv::Scalar(0.1, 0.1, 0.1));
+  cv::rectangle(photo, cv::Point(40, 30), cv::Point(119, 89), cv::Scalar(0.9, 0.9, 0.9), cv::FILLED);
+  const cv::Mat edges = paper_edges(photo, 0.5);
+  REQUIRE(edges.size() == photo.size());
+  int count = 0;
+  for (int y = 0; y < edges.rows; ++y)
+    for (int x = 0; x < edges.cols; ++x) {
+      if (!edges.at<uchar>(y, x)) continue;
+      ++count;
+      const int to_edge = std::min({std::abs(y - 30), std::abs(y - 89), std::abs(x - 40), std::abs(x - 119)});
+      CHECK(to_edge <= 3);
+      CHECK(y >= 10);   // 5 pixels of the half-size edge map = 10 here
+      CHECK(x >= 10);
+    }
+  CHECK(count > 2 * (80 + 60));  // the whole outline, two pixels thick
+}
+
+TEST_CASE("golden picture: a fixed map renders to the stored pixels") {
+  // Tolerance: colours come from exact arithmetic, but text anti-aliasing, Gaussian blur and
+  // Canny may differ by a level or flip an edge pixel between OpenCV builds. So at most 0.5% of
+  // the pixels may differ by more than 2 levels in any channel, and the mean difference must stay
+  // below 0.25 levels; a change of colour map, scale, geometry or layout fails both by far.
+  const MapGeometry g = map_geometry(arch_preset("bagnet17"), 96, 96);
+  torch::Tensor map = torch::empty({g.rows, g.cols});
+  for (int64_t i = 0; i < g.rows; ++i)
+    for (int64_t j = 0; j < g.cols; ++j)
+      map[i][j] = std::sin(0.7 * double(i)) * std::cos(0.45 * double(j)) * 2.0 + 0.1 * double(i - j);
+  RenderOptions opt;
+  opt.min_display = 0;
+  const Figure fig = render_figure(synthetic_photo(96, 96), identity(96, 96), {{map, "281 tabby  (logit 1.234)"}},
+                                   layout_of(g), opt);
+  const std::string path = std::string(BAGNET_SOURCE_DIR) + "/tests/golden/render-paper.png";
+  if (std::getenv("BAGNET_UPDATE_GOLDEN")) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    REQUIRE(cv::imwrite(path, fig.bgr()));
+  }
+  const cv::Mat stored = cv::imread(path, cv::IMREAD_COLOR);
+  REQUIRE_FALSE(stored.empty());
+  REQUIRE(stored.size() == fig.rgb.size());
+  cv::Mat diff;
+  cv::absdiff(stored, fig.bgr(), diff);
+  int far = 0;
+  for (int y = 0; y < diff.rows; ++y)
+    for (int x = 0; x < diff.cols; ++x) {
+      const cv::Vec3b d = diff.at<cv::Vec3b>(y, x);
+      far += std::max({d[0], d[1], d[2]}) > 2;
+    }
+  const cv::Scalar mean = cv::mean(diff);
+  CHECK(far <= diff.total() / 200);
+  CHECK((mean[0] + mean[1] + mean[2]) / 3 < 0.25);
+  // The picture records its scale.
+  CHECK(fig.scale.clip == doctest::Approx(abs_percentile({map}, 99)));
+}
