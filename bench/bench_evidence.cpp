@@ -7,6 +7,8 @@
 //   bench_evidence [--device cpu|cuda] [--threads N] [--repeats N] [--size N] [--models a,b] [--patch-rows N]
 #include <bagnet/bagnet.h>
 
+#include "bench_util.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,19 +21,7 @@
 
 namespace {
 
-template <typename F>
-double median_seconds(int repeats, const torch::Device& device, F&& f) {
-  std::vector<double> times;
-  for (int r = 0; r < repeats; ++r) {
-    if (device.is_cuda()) torch::cuda::synchronize();
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    if (device.is_cuda()) torch::cuda::synchronize();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using bagnet::bench::median_seconds;
 
 // Best GFLOP/s of convolutions shaped like BagNet's heaviest layers, channels-last.
 double conv_probe(const torch::Device& device, int repeats) {

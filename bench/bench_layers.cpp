@@ -1,11 +1,13 @@
-// Where the time of a dense map goes: each stage of the folded a trous network timed on its own,
-// with its FLOPs and GFLOP/s, and the two ways of running a stride-free 3x3 layer compared on the
-// same data: a dilated kernel (a trous) and space-to-batch (phases folded into the batch, ordinary
-// kernel). Figures for choosing the algorithm, not a test. Random weights.
+// Where the time of a dense map goes: each stage of the folded dense network (space-to-batch form)
+// timed on its own, with its FLOPs and GFLOP/s; the whole network in its two equivalent forms
+// (space-to-batch and dilated "a trous" kernels); and one 3x3 layer per stage in both forms.
+// Figures for choosing the algorithm, not a test. Random weights.
 //   bench_layers [--model bagnet33] [--size 224] [--threads N] [--repeats N] [--device cpu|cuda]
 #include <bagnet/bagnet.h>
 
 #include "core/folded_net.h"
+
+#include "bench_util.h"
 
 #include <torch/torch.h>
 
@@ -18,19 +20,7 @@
 
 namespace {
 
-template <typename F>
-double median_seconds(int repeats, const torch::Device& device, F&& f) {
-  std::vector<double> times;
-  for (int r = 0; r < repeats; ++r) {
-    if (device.is_cuda()) torch::cuda::synchronize();
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    if (device.is_cuda()) torch::cuda::synchronize();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using bagnet::bench::median_seconds;
 
 double conv_flops(const torch::Tensor& out, const torch::Tensor& weight) {
   return 2.0 * double(out.numel()) * double(weight.size(1) * weight.size(2) * weight.size(3));

@@ -159,3 +159,40 @@ TEST_CASE("patches: a grid per class and JSON listing every patch") {
   CHECK(run("patches" + inputs() + kModel + " --class nosuchclass -o " + q(dir)).code == 2);
   CHECK(run("patches" + inputs() + kModel + " --sign sideways -o " + q(dir)).code == 2);
 }
+
+TEST_CASE("report on an image folder: true labels, mistakes with flip sets, summary") {
+  const fs::path dir = scratch_dir("folder");
+  fs::create_directories(dir / "data" / "a");
+  fs::create_directories(dir / "data" / "b");
+  fs::copy_file(official("images/chelsea-224x224.png"), dir / "data" / "a" / "chelsea.png");
+  fs::copy_file(official("images/coffee-224x224.png"), dir / "data" / "a" / "coffee.png");
+  fs::copy_file(official("images/rocket-160x208.png"), dir / "data" / "b" / "rocket.png");
+  const CliResult r = run("report " + q(dir / "data") + kModel + " --topk 2 --patches 2 -o " + q(dir / "out"));
+  REQUIRE(r.code == 0);
+  const std::string text = slurp_file(dir / "out" / "reports.jsonl");
+  std::istringstream lines(text);
+  std::string line;
+  int64_t errors = 0;
+  while (std::getline(lines, line)) {
+    const auto report = nlohmann::json::parse(line);
+    check_valid(report);
+    const auto& d = report["decision"];
+    REQUIRE(d.is_object());
+    CHECK(d["true_class"] == (report["image"]["source"].get<std::string>().find("rocket") != std::string::npos ? 1 : 0));
+    CHECK(report["image"]["label"] == d["true_class"]);
+    bool true_explained = false;
+    for (const auto& c : report["classes"]) true_explained = true_explained || c["class"] == d["true_class"];
+    CHECK(true_explained);
+    if (d["correct"].get<bool>()) continue;
+    ++errors;
+    CHECK(d["margin"].get<double>() ==
+          doctest::Approx(d["predicted_logit"].get<double>() - d["true_logit"].get<double>()));
+    CHECK(d["flip_set"]["exact_at"] == "bag");
+    if (d["flip_set"]["possible"].get<bool>())
+      CHECK(d["flip_set"]["patches"].size() == d["flip_set"]["size"].get<size_t>());
+  }
+  const auto summary = nlohmann::json::parse(slurp_file(dir / "out" / "summary.json"));
+  CHECK(summary["labelled"] == 3);
+  CHECK(summary["errors"].size() == static_cast<size_t>(errors));
+  CHECK(summary["correct"].get<int64_t>() + errors == 3);
+}
