@@ -167,7 +167,7 @@ TEST_CASE("bad input gives one clear line and the documented exit code") {
     CHECK(r.err.rfind("error: ", 0) == 0);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   };
-  Result r = run("predict " + image("chelsea-224x224.png"));  // no --weights
+  Result r = run("predict" + weights("bagnet9-s9.pth.tar"));  // no images
   CHECK(r.code == 2);
   one_line(r);
   r = run("predict " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --bogus");
