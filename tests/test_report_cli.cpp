@@ -196,3 +196,29 @@ TEST_CASE("report on an image folder: true labels, mistakes with flip sets, summ
   CHECK(summary["errors"].size() == static_cast<size_t>(errors));
   CHECK(summary["correct"].get<int64_t>() + errors == 3);
 }
+
+TEST_CASE("report: folders named after model classes are labelled by name, not by folder order") {
+  const fs::path dir = scratch_dir("named");
+  fs::create_directories(dir / "data" / "tabby");
+  fs::create_directories(dir / "data" / "goldfish");
+  fs::copy_file(official("images/chelsea-224x224.png"), dir / "data" / "tabby" / "chelsea.png");
+  fs::copy_file(official("images/rocket-160x208.png"), dir / "data" / "goldfish" / "rocket.png");
+  const CliResult r = run("report " + q(dir / "data") + kModel + " --topk 1 --patches 1 -o " + q(dir / "out"));
+  REQUIRE(r.code == 0);
+  std::istringstream lines(slurp_file(dir / "out" / "reports.jsonl"));
+  std::string line;
+  int64_t seen = 0;
+  while (std::getline(lines, line)) {
+    const auto report = nlohmann::json::parse(line);
+    const bool cat = report["image"]["source"].get<std::string>().find("chelsea") != std::string::npos;
+    CHECK(report["decision"]["true_class"] == (cat ? 281 : 1));  // ImageNet: 1 goldfish, 281 tabby
+    ++seen;
+  }
+  CHECK(seen == 2);
+  // Only some folder names are classes of the model: refused, naming the folder.
+  fs::create_directories(dir / "data" / "not-a-class");
+  fs::copy_file(official("images/coffee-224x224.png"), dir / "data" / "not-a-class" / "coffee.png");
+  const CliResult bad = run("report " + q(dir / "data") + kModel + " -o " + q(dir / "out2"));
+  CHECK(bad.code == 3);
+  CHECK(bad.err.find("not-a-class") != std::string::npos);
+}

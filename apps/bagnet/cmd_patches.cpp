@@ -81,9 +81,10 @@ int run_patches(int argc, char** argv) {
   const Sign sign = sign_text == "positive" ? Sign::Positive : Sign::Negative;
   const fs::path out_dir = parsed["output"].as<std::string>();
 
-  const Samples samples(parsed["inputs"].as<std::vector<std::string>>());
+  Samples samples(parsed["inputs"].as<std::vector<std::string>>());
   LoadedModel model = open_model(model_flags);
   const auto names = model_class_names(model, model_flags.labels);
+  samples.use_model_classes(names);
   BAGNET_CHECK(samples.label_classes() <= model.arch.num_classes, ErrorKind::InvalidArgument, "the datasets' labels need ",
                samples.label_classes(), " classes, the model has ", model.arch.num_classes);
   const Preprocess prep = make_preprocess(image_flags, model);

@@ -112,9 +112,10 @@ int run_report(int argc, char** argv) {
   const bool to_folder = parsed.count("output") > 0;
   if (shards > 1 && !to_folder) throw UsageError("--shard needs -o OUTDIR");
 
-  const Samples samples(parsed["inputs"].as<std::vector<std::string>>());
+  Samples samples(parsed["inputs"].as<std::vector<std::string>>());
   LoadedModel model = open_model(model_flags);
   const auto names = model_class_names(model, model_flags.labels);
+  samples.use_model_classes(names);
   BAGNET_CHECK(samples.label_classes() <= model.arch.num_classes, ErrorKind::InvalidArgument, "the datasets' labels need ",
                samples.label_classes(), " classes, the model has ", model.arch.num_classes);
   const Preprocess prep = make_preprocess(image_flags, model);

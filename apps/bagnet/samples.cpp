@@ -29,11 +29,14 @@ bool is_dataset(const std::string& path) {
 struct Samples::Part {
   std::string path;
   std::unique_ptr<Dataset> dataset;
+  std::vector<int64_t> to_model;  // dataset label -> model class; empty: the same index
   int64_t size() const { return dataset ? static_cast<int64_t>(dataset->size()) : 1; }
   SampleInfo info(int64_t i) const {
     if (!dataset) return SampleInfo{0, path, "", std::nullopt};
     const DatasetSample s = dataset->sample(static_cast<size_t>(i));
-    return SampleInfo{0, s.source, dataset->description(), s.label >= 0 ? std::optional<int64_t>(s.label) : std::nullopt};
+    std::optional<int64_t> label;
+    if (s.label >= 0) label = s.label < static_cast<int64_t>(to_model.size()) ? to_model[size_t(s.label)] : s.label;
+    return SampleInfo{0, s.source, dataset->description(), label};
   }
   cv::Mat image(int64_t i) const { return dataset ? dataset->image(static_cast<size_t>(i)) : read_image(path); }
 };
@@ -67,6 +70,28 @@ SampleInfo Samples::info(int64_t index) const {
   SampleInfo s = locate(index, local).info(local);
   s.index = index;
   return s;
+}
+
+void Samples::use_model_classes(const std::vector<std::string>& model_names) {
+  for (auto& part : parts_) {
+    if (!part->dataset) continue;
+    const auto& names = part->dataset->class_names();
+    std::vector<int64_t> to_model;
+    std::string missing;
+    for (const auto& name : names) {
+      const auto found = std::find(model_names.begin(), model_names.end(), name);
+      if (found == model_names.end()) {
+        if (missing.empty()) missing = name;
+        continue;
+      }
+      to_model.push_back(static_cast<int64_t>(found - model_names.begin()));
+    }
+    if (to_model.empty()) continue;  // no name in common: labels are the model's indices
+    BAGNET_CHECK(missing.empty(), ErrorKind::BadInput, part->path, ": class '", missing,
+                 "' is not one of the model's classes (", to_model.size(), " of the dataset's ", names.size(),
+                 " class names are); use the model's class names or give --labels");
+    part->to_model = std::move(to_model);
+  }
 }
 
 cv::Mat Samples::image(int64_t index) const {

@@ -35,6 +35,11 @@ class Samples {
   const std::vector<std::string>& dataset_class_names() const { return class_names_; }
   // Classes the datasets' labels need (0 without labelled datasets).
   int64_t label_classes() const { return label_classes_; }
+  // Translates dataset labels to the model's class indices by name: a dataset whose class names are
+  // all among the model's gets its labels remapped by name (folders sorted differently from the
+  // model's classes, or a subset of them); one with none of them (e.g. ImageNet folders named by
+  // WordNet id) keeps its indices; one with only some of them is refused (BadInput).
+  void use_model_classes(const std::vector<std::string>& model_names);
 
  private:
   struct Part;
