@@ -40,4 +40,12 @@ echo
 echo "== bagnet heatmap (the paper's style: image | heatmap of the top class)"
 "$bagnet" heatmap "${images[@]}" "${weights[@]}" --class top --style panel --overwrite -o "$out/heatmaps"
 echo
-echo "outputs in $out/ (predictions.json: top-3 classes per image)"
+echo "== bagnet report (evidence reports; the examples' true classes come from assets/examples/labels.csv)"
+report_inputs=("${images[@]}")
+if [ $# -eq 0 ] && [ ${#weights[@]} -eq 0 ]; then
+  report_inputs=(assets/examples/labels.csv)
+fi
+rm -rf "$out/report"
+"$bagnet" report "${report_inputs[@]}" "${weights[@]}" -o "$out/report"
+echo
+echo "outputs in $out/ (predictions.json: top-3 classes per image; heatmaps/; report/reports.jsonl and summary.json)"
