@@ -3,6 +3,7 @@
 #include <bagnet/npy.h>
 
 #include "reference.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -20,10 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = CliResult;
 
 fs::path scratch_dir() {
   const fs::path dir = fs::temp_directory_path() / "bagnet-test-cli";
@@ -31,25 +29,9 @@ fs::path scratch_dir() {
   return dir;
 }
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string slurp(const fs::path& path) { return slurp_file(path); }
 
-Result run(const std::string& args) {
-  const fs::path err = scratch_dir() / "stderr.txt";
-  const std::string command = std::string("'") + BAGNET_EXE + "' " + args + " 2>'" + err.string() + "'";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.out.append(buffer, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err);
-  return r;
-}
+Result run(const std::string& args) { return run_bagnet(args, scratch_dir()); }
 
 std::string image(const std::string& name) { return "'" + official("images/" + name) + "'"; }
 std::string weights(const std::string& name) { return " --weights '" + fixture(name) + "'"; }

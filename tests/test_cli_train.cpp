@@ -1,5 +1,7 @@
 // Smoke tests of `bagnet train` / `bagnet eval` on a tiny IDX dataset built here, of the bundled
 // default model (used when --weights is not given), and of error handling.
+#include "cli_util.h"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -15,10 +17,8 @@ using nlohmann::json;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using bagnet::test::slurp_file;
+using Result = bagnet::test::CliResult;
 
 fs::path dir() {
   const fs::path d = fs::temp_directory_path() / "bagnet-test-cli-train";
@@ -26,25 +26,9 @@ fs::path dir() {
   return d;
 }
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string slurp(const fs::path& path) { return slurp_file(path); }
 
-Result run(const std::string& args) {
-  const fs::path err = dir() / "stderr.txt";
-  const std::string command = std::string("'") + BAGNET_EXE + "' " + args + " 2>'" + err.string() + "'";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.out.append(buffer, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err);
-  return r;
-}
+Result run(const std::string& args) { return bagnet::test::run_bagnet(args, dir()); }
 
 std::string be32(uint32_t v) {
   return {char(v >> 24), char((v >> 16) & 0xFF), char((v >> 8) & 0xFF), char(v & 0xFF)};
