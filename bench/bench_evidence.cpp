@@ -1,7 +1,8 @@
 // Speed of evidence maps, printed as figures measured in one run (not a test):
 //   - a convolution throughput probe (the FLOP limit of this device),
 //   - a bare forward pass and the native stride-8 map (all classes),
-//   - the dense stride-1 map (a trous) for one class and for all classes,
+//   - the dense stride-1 map (the default shared method) for one class (median of --repeats runs)
+//     and for all classes,
 //   - the authors' patch-by-patch method, timed on a few map rows and extrapolated.
 // Weights are random: speed does not depend on their values.
 //   bench_evidence [--device cpu|cuda] [--threads N] [--repeats N] [--size N] [--models a,b] [--patch-rows N]
@@ -86,7 +87,7 @@ int main(int argc, char** argv) {
       // The probe again right before the dense pass, so that the ratio compares figures taken under
       // the same load on a shared machine.
       const double model_peak = conv_probe(device, repeats);
-      const double dense_one = median_seconds(1, device, [&] { bagnet::compute_dense_evidence(net, input, one); });
+      const double dense_one = median_seconds(repeats, device, [&] { bagnet::compute_dense_evidence(net, input, one); });
       const double dense_all = median_seconds(1, device, [&] { bagnet::compute_dense_evidence(net, input); });
       const double dense_gflop = bagnet::dense_flops(arch, size, size, 1, 1) / 1e9;
       const double dense_all_gflop = bagnet::dense_flops(arch, size, size, 1, k) / 1e9;

@@ -1,5 +1,6 @@
 // Where the time of a dense map goes: each stage of the folded dense network (space-to-batch form)
-// timed on its own, with its FLOPs and GFLOP/s; the whole network in its two equivalent forms
+// timed on its own, with its FLOPs and GFLOP/s, next to the time of its convolutions alone (so the
+// cost of everything else, ReLU, residual adds, crops and phase reshuffles, is visible); the whole network in its two equivalent forms
 // (space-to-batch and dilated "a trous" kernels); and one 3x3 layer per stage in both forms.
 // Figures for choosing the algorithm, not a test. Random weights.
 //   bench_layers [--model bagnet33] [--size 224] [--threads N] [--repeats N] [--device cpu|cuda]
@@ -34,6 +35,22 @@ double block_flops(const bagnet::detail::FoldedBlock& b, const torch::Tensor& x)
     f += b.downsample.stride == 1 ? 2.0 * double(o3.numel()) * double(b.downsample.weight.size(1))
                                   : conv_flops(b.downsample(x), b.downsample.weight);
   return f;
+}
+
+// The block's convolutions, each timed alone on the input it gets inside the block.
+double block_conv_seconds(const bagnet::detail::FoldedBlock& b, const torch::Tensor& x, int repeats,
+                          const torch::Device& device) {
+  const torch::Tensor o1 = b.conv1(x).relu_(), o2 = b.conv2(o1).relu_();
+  double s = median_seconds(repeats, device, [&] { b.conv1(x); }) +
+             median_seconds(repeats, device, [&] { b.conv2(o1); }) +
+             median_seconds(repeats, device, [&] { b.conv3(o2); });
+  if (b.has_downsample) {
+    const torch::Tensor in = b.downsample.stride == 1
+                                 ? x.slice(2, 0, o2.size(2)).slice(3, 0, o2.size(3)).contiguous(torch::MemoryFormat::ChannelsLast)
+                                 : x;
+    s += median_seconds(repeats, device, [&] { b.downsample(in); });
+  }
+  return s;
 }
 
 // [N, C, H, W] -> [N*d*d, C, H/d, W/d] (H, W multiples of d): phase (i, j) holds pixels (d*y+i, d*x+j).
@@ -75,33 +92,41 @@ int main(int argc, char** argv) {
                            .contiguous(torch::MemoryFormat::ChannelsLast);
     std::printf("%s dense stride-1 map of %lldx%lld on %s, LibTorch %s\n", model.c_str(), (long long)size,
                 (long long)size, bagnet::device_description(device).c_str(), bagnet::torch_version().c_str());
-    std::printf("%-14s %10s %10s %10s %18s\n", "stage", "seconds", "GFLOP", "GFLOP/s", "output");
-    double total_s = 0, total_f = 0;
-    auto row = [&](const std::string& name, double s, double f, const torch::Tensor& out) {
+    std::printf("%-14s %10s %10s %10s %10s %24s\n", "stage", "seconds", "convs s", "GFLOP", "GFLOP/s", "output [N, C, H, W]");
+    double total_s = 0, total_conv = 0, total_f = 0;
+    auto row = [&](const std::string& name, double s, double conv_s, double f, const torch::Tensor& out) {
       total_s += s;
+      total_conv += conv_s;
       total_f += f;
-      std::printf("%-14s %10.3f %10.1f %10.1f   [%lld, %lld, %lld]\n", name.c_str(), s, f / 1e9, f / s / 1e9,
-                  (long long)out.size(1), (long long)out.size(2), (long long)out.size(3));
+      std::printf("%-14s %10.3f %10.3f %10.1f %10.1f   [%lld, %lld, %lld, %lld]\n", name.c_str(), s, conv_s, f / 1e9,
+                  f / s / 1e9, (long long)out.size(0), (long long)out.size(1), (long long)out.size(2),
+                  (long long)out.size(3));
     };
     torch::Tensor x = folded.stem(input);
-    row("stem", median_seconds(repeats, device, [&] { folded.stem(input); }), 0, x);
+    const double stem_s = median_seconds(repeats, device, [&] { folded.stem(input); });
+    row("stem", stem_s, stem_s, 0, x);
     const auto& blocks = folded.blocks();
     for (size_t b = 0; b < blocks.size(); ++b) {
       const double f = block_flops(blocks[b], x);
       const double s = median_seconds(repeats, device, [&] { blocks[b](x); });
+      const double conv_s = block_conv_seconds(blocks[b], x, repeats, device);
       x = blocks[b](x);
-      row("block " + std::to_string(b), s, f, x);
+      row("block " + std::to_string(b), s, conv_s, f, x);
       if (blocks[b].split_after > 1) {
         const int64_t split = blocks[b].split_after;
         const double t = median_seconds(repeats, device, [&] { bagnet::detail::space_to_batch(x, split); });
         x = bagnet::detail::space_to_batch(x, split);
-        row("  to phases", t, 0, x);
+        row("  to phases", t, 0, 0, x);
       }
     }
     const std::vector<int64_t> one{0};
     const torch::Tensor logits = folded.classify(x, one);
-    row("classifier", median_seconds(repeats, device, [&] { folded.classify(x, one); }), 2.0 * double(x.numel()), logits);
-    std::printf("%-14s %10.3f %10.1f %10.1f\n\n", "total", total_s, total_f / 1e9, total_f / total_s / 1e9);
+    const double classify_s = median_seconds(repeats, device, [&] { folded.classify(x, one); });
+    row("classifier", classify_s, classify_s, 2.0 * double(x.numel()), logits);
+    std::printf("%-14s %10.3f %10.3f %10.1f %10.1f\n", "total", total_s, total_conv, total_f / 1e9, total_f / total_s / 1e9);
+    std::printf("convolutions alone: %.3f s, %.1f GFLOP/s; everything else (ReLU, residual adds, crops, phases): "
+                "%.3f s, %.0f%%\n\n",
+                total_conv, total_f / total_conv / 1e9, total_s - total_conv, 100.0 * (total_s - total_conv) / total_s);
 
     const double s2b_s = median_seconds(repeats, device, [&] { folded.logits(input, one); });
     const double atrous_s = median_seconds(repeats, device, [&] { atrous.logits(input, one); });

@@ -6,15 +6,20 @@
 #include <bagnet/model.h>
 #include <bagnet/runtime.h>
 
+#include "core/cpu_block_cache.h"
 #include "core/folded_net.h"
+#include "core/winograd.h"
 #include "test_util.h"
 #ifdef BAGNET_HAVE_FIXTURES
 #include "reference.h"
 #include <nlohmann/json.hpp>
+#include <array>
+#include <cmath>
 #include <fstream>
 #endif
 
 #include <doctest/doctest.h>
+#include <c10/core/Allocator.h>
 #include <torch/torch.h>
 
 using namespace bagnet;
@@ -132,6 +137,58 @@ TEST_CASE("official dense heatmaps are reproduced") {
 }
 #endif
 
+TEST_CASE("CPU block cache reuses freed blocks inside its scope only") {
+  c10::Allocator* before = c10::GetAllocator(c10::DeviceType::CPU);
+  torch::Tensor survivor;
+  {
+    bagnet::detail::CpuBlockCacheScope scope(64 << 20);
+    CHECK(c10::GetAllocator(c10::DeviceType::CPU) != before);
+    bagnet::detail::CpuBlockCacheScope nested(64 << 20);  // a second scope leaves the first in charge
+    void* first = nullptr;
+    {
+      const auto a = torch::full({1 << 20}, 3.0f);  // 4 MB
+      first = a.data_ptr();
+    }
+    const auto same = torch::zeros({1 << 20});
+    CHECK(same.data_ptr() == first);
+    CHECK(same.abs().max().item<float>() == 0);  // reused memory is still initialised by the op
+    const auto smaller = torch::ones({3 << 18});  // 3 MB: served by a cached 4 MB block if one is free
+    survivor = torch::arange(1 << 20, torch::kFloat);
+    CHECK(smaller.sum().item<float>() == float(3 << 18));
+  }
+  CHECK(c10::GetAllocator(c10::DeviceType::CPU) == before);
+  CHECK(survivor[12345].item<float>() == 12345.0f);
+  survivor = torch::Tensor();  // freed after the scope: returned to the system, not cached
+  const auto after = torch::ones({1 << 20});
+  CHECK(after.sum().item<float>() == float(1 << 20));
+}
+
+TEST_CASE("Winograd 3x3 convolution equals the direct one") {
+  configure_runtime(0);
+  torch::manual_seed(11);
+  const torch::Device device = test_device();
+  for (const auto& [n, cin, cout, h, w] : std::vector<std::array<int64_t, 5>>{
+           {1, 3, 5, 3, 3}, {2, 8, 4, 7, 10}, {3, 16, 16, 12, 9}, {1, 128, 128, 20, 20}}) {
+    CAPTURE(cin);
+    CAPTURE(h);
+    CAPTURE(w);
+    const auto x = torch::randn({n, cin, h, w}, device).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto weight = torch::randn({cout, cin, 3, 3}, device) / std::sqrt(9.0 * double(cin));
+    const auto bias = torch::randn({cout}, device);
+    const auto direct = torch::conv2d(x, weight, bias);
+    const auto fast = bagnet::detail::Winograd3x3(weight, bias)(x);
+    REQUIRE(fast.sizes() == direct.sizes());
+    CHECK(relative_error(fast, direct) <= 1e-5);
+    CHECK(relative_error(bagnet::detail::Winograd3x3(weight, {})(x), torch::conv2d(x, weight)) <= 1e-5);
+  }
+  const auto wide = torch::zeros({256, 256, 3, 3});
+  CHECK(bagnet::detail::winograd_pays_off(wide, 1, 1));
+  CHECK_FALSE(bagnet::detail::winograd_pays_off(wide, 2, 1));
+  CHECK_FALSE(bagnet::detail::winograd_pays_off(wide, 1, 2));
+  CHECK_FALSE(bagnet::detail::winograd_pays_off(torch::zeros({64, 64, 3, 3}), 1, 1));
+  CHECK_FALSE(bagnet::detail::winograd_pays_off(torch::zeros({256, 256, 1, 1}), 1, 1));
+}
+
 TEST_CASE("space-to-batch and a trous forms of the dense network agree") {
   configure_runtime(0);
   torch::manual_seed(3);
@@ -141,6 +198,10 @@ TEST_CASE("space-to-batch and a trous forms of the dense network agree") {
   CHECK(phases.sizes() == torch::IntArrayRef{32, 3, 2, 3});
   CHECK(torch::equal(phases[1 * 2 + 0], x[0].slice(1, 0, 7, 4).slice(2, 1, 10, 4)));  // phase (0, 1)
   CHECK(torch::equal(bagnet::detail::batch_to_space(phases, 4).slice(2, 0, 7).slice(3, 0, 10), x));
+  // Past the image edge: zeros (phase (3, 0) has one row of 2, phase (0, 2) two columns of 3).
+  CHECK(phases[3 * 4 * 2].select(1, 1).abs().max().item<float>() == 0);
+  CHECK(phases[2 * 2].select(2, 2).abs().max().item<float>() == 0);
+  CHECK(phases.is_contiguous(torch::MemoryFormat::ChannelsLast));
 
   for (const char* spec : {kTiny, "blocks=1-1-1-2,kernel3=1-1-1-1,widths=4-4-8-8,stem=4,expansion=2,strides=2-1-2-2,classes=3"}) {
     CAPTURE(spec);

@@ -49,7 +49,8 @@ struct DenseOptions {
   int64_t stride = 1;              // sample the dense map every `stride` pixels: 1, 2, 4 (presets)
   std::vector<int64_t> classes;    // empty: all classes
   DenseMethod method = DenseMethod::Shared;
-  int64_t max_memory_mb = 1536;    // budget for activations of one tile; sets the tile size
+  int64_t max_memory_mb = 1536;    // budget for activations of one tile (on the CPU including freed
+                                   // blocks kept for reuse); sets the tile size
   int64_t tile = 0;                // output tile side in map cells; 0: largest within the budget
   ProgressCallback on_progress;    // called after each tile (or patch row)
 };

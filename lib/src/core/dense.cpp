@@ -1,12 +1,14 @@
 #include <bagnet/error.h>
 #include <bagnet/evidence.h>
 
+#include "cpu_block_cache.h"
 #include "folded_net.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 namespace bagnet {
 namespace {
@@ -21,6 +23,14 @@ double tile_bytes(const Arch& arch, int64_t tile, int64_t q, int64_t stride, int
   for (size_t s = 0; s < arch.widths.size(); ++s) widest = std::max(widest, arch.widths[s] * arch.expansion);
   const double side = double(tile) + double(q) / double(stride);
   return 4.0 * (2.0 * double(widest) * side * side + double(classes) * double(tile) * double(tile));
+}
+
+// Freed activation blocks kept for reuse (see cpu_block_cache.h): what the memory budget leaves
+// beside the tile, at most half a tile's activations (more did not remove further page faults).
+std::size_t tile_cache_bytes(const Arch& arch, const DenseOptions& o, int64_t tile, int64_t q, int64_t classes) {
+  const double need = tile_bytes(arch, tile, q, o.stride, classes);
+  const double spare = double(o.max_memory_mb) * 1024 * 1024 - need;
+  return static_cast<std::size_t>(std::clamp(spare, 0.0, need / 2));
 }
 
 int64_t choose_tile(const Arch& arch, const DenseOptions& o, int64_t q, int64_t classes, int64_t rows, int64_t cols) {
@@ -42,6 +52,8 @@ torch::Tensor shared(BagNet& net, const torch::Tensor& padded, const DenseOption
   const detail::FoldedNet folded(net, o.stride);
   const int64_t k = static_cast<int64_t>(classes.size());
   const int64_t tile = choose_tile(net->arch(), o, q, k, rows, cols);
+  std::optional<detail::CpuBlockCacheScope> block_cache;
+  if (padded.device().is_cpu()) block_cache.emplace(tile_cache_bytes(net->arch(), o, tile, q, k));
   torch::Tensor out = torch::empty({padded.size(0), k, rows, cols});
   const int64_t tiles_y = ceil_div(rows, tile), tiles_x = ceil_div(cols, tile);
   tiles_used = tiles_y * tiles_x;

@@ -23,12 +23,14 @@ FoldedConv fold(const Tensors& p, const std::string& conv, const std::string& bn
   out.bias = p.at(bn + ".bias") - p.at(bn + ".running_mean") * scale;
   out.stride = stride;
   out.dilation = dilation;
+  if (winograd_pays_off(out.weight, stride, dilation)) out.winograd = Winograd3x3(out.weight, out.bias);
   return out;
 }
 
 }  // namespace
 
 torch::Tensor FoldedConv::operator()(const torch::Tensor& x) const {
+  if (winograd.defined()) return winograd(x);
   const std::vector<int64_t> strides{stride, stride}, padding{0, 0}, dilations{dilation, dilation};
   return torch::conv2d(x, weight, bias, strides, padding, dilations);
 }
@@ -55,12 +57,21 @@ torch::Tensor FoldedBlock::operator()(const torch::Tensor& x) const {
 
 torch::Tensor space_to_batch(const torch::Tensor& x, int64_t s) {
   const int64_t n = x.size(0), c = x.size(1), h = (x.size(2) + s - 1) / s, w = (x.size(3) + s - 1) / s;
-  const torch::Tensor padded = torch::constant_pad_nd(x, {0, w * s - x.size(3), 0, h * s - x.size(2)}, 0);
-  return padded.permute({0, 2, 3, 1})  // [N, H, W, C], free for channels-last input
-      .reshape({n, h, s, w, s, c})
-      .permute({2, 4, 0, 1, 3, 5})
-      .reshape({s * s * n, h, w, c})
-      .permute({0, 3, 1, 2});  // [s*s*N, C, h, w] in channels-last memory
+  // One strided copy per phase into channels-last storage: a pad + 6-d permute + reshape made two
+  // full copies and took twice as long (bench_layers, "to phases").
+  const torch::Tensor out = torch::empty({s * s * n, h, w, c}, x.options());
+  const torch::Tensor source = x.permute({0, 2, 3, 1});  // [N, H, W, C], free for channels-last input
+  for (int64_t i = 0; i < s; ++i) {
+    for (int64_t j = 0; j < s; ++j) {
+      const torch::Tensor phase = source.slice(1, i, torch::nullopt, s).slice(2, j, torch::nullopt, s);
+      const torch::Tensor target = out.slice(0, (i * s + j) * n, (i * s + j + 1) * n);
+      target.slice(1, 0, phase.size(1)).slice(2, 0, phase.size(2)).copy_(phase);
+      // Rows and columns past the image edge are zero padding.
+      if (phase.size(1) < h) target.slice(1, phase.size(1)).zero_();
+      if (phase.size(2) < w) target.slice(2, phase.size(2)).zero_();
+    }
+  }
+  return out.permute({0, 3, 1, 2});  // [s*s*N, C, h, w] in channels-last memory
 }
 
 torch::Tensor batch_to_space(const torch::Tensor& x, int64_t s) {

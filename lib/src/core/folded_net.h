@@ -11,6 +11,8 @@
 // BagNet heatmap.
 #include <bagnet/model.h>
 
+#include "winograd.h"
+
 #include <torch/types.h>
 
 #include <vector>
@@ -20,6 +22,7 @@ namespace bagnet::detail {
 struct FoldedConv {
   torch::Tensor weight, bias;  // bias may be undefined
   int64_t stride = 1, dilation = 1;
+  Winograd3x3 winograd;  // defined where it beats the direct convolution (winograd_pays_off)
   torch::Tensor operator()(const torch::Tensor& x) const;
 };
 
