@@ -6,6 +6,7 @@
 //   bench_layers [--model bagnet33] [--size 224] [--threads N] [--repeats N] [--device cpu|cuda]
 #include <bagnet/bagnet.h>
 
+#include "core/cpu_block_cache.h"
 #include "core/folded_net.h"
 
 #include "bench_util.h"
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +83,9 @@ int main(int argc, char** argv) {
     bagnet::configure_runtime(threads);
     const torch::Device device = bagnet::resolve_device(device_spec);
     torch::NoGradGuard no_grad;
+    // Freed blocks reused as in compute_dense_evidence (what a 224x224 BagNet-33 pass gets there).
+    std::optional<bagnet::detail::CpuBlockCacheScope> block_cache;
+    if (device.is_cpu()) block_cache.emplace(std::size_t(512) << 20);
     torch::manual_seed(0);
     bagnet::BagNet net(bagnet::parse_arch(model));
     net->eval();
