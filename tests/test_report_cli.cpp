@@ -126,7 +126,9 @@ TEST_CASE("report: bad inputs are skipped with exit 1, usage errors exit 2") {
   const CliResult r = run("report '" + official("images/coffee-224x224.png") + "' " + q(dir / "broken.png") + kModel +
                           " -o " + q(dir / "out"));
   CHECK(r.code == 1);
-  CHECK(r.err.find("broken.png") != std::string::npos);
+  const size_t named = r.err.find("broken.png");
+  CHECK(named != std::string::npos);
+  CHECK(r.err.find("broken.png", named + 1) == std::string::npos);  // the path once per error line
   CHECK(nlohmann::json::parse(slurp_file(dir / "out" / "summary.json"))["reported"] == 1);
   CHECK(run("report '" + official("images/coffee-224x224.png") + "'" + kModel + " --shard 3/3 -o " + q(dir / "x")).code == 2);
   CHECK(run("report '" + official("images/coffee-224x224.png") + "'" + kModel + " --shard 1/2").code == 2);

@@ -103,7 +103,7 @@ int run_patches(int argc, char** argv) {
         top.add(i, map.logits[0], map.geometry);
       } catch (const Error& e) {
         if (e.kind() == ErrorKind::InvalidArgument) throw;
-        std::cerr << "error: " << samples.info(i).source << ": " << e.what() << "\n";
+        std::cerr << sample_error(samples.info(i), e.what()) << "\n";
         ++failed;
         last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
       }

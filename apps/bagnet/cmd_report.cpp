@@ -171,7 +171,7 @@ int run_report(int argc, char** argv) {
       }
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::InvalidArgument) throw;
-      std::cerr << "error: " << info.source << ": " << e.what() << "\n";
+      std::cerr << sample_error(info, e.what()) << "\n";
       ++failed;
       last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
     }
