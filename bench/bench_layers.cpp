@@ -55,13 +55,6 @@ double block_conv_seconds(const bagnet::detail::FoldedBlock& b, const torch::Ten
   return s;
 }
 
-// [N, C, H, W] -> [N*d*d, C, H/d, W/d] (H, W multiples of d): phase (i, j) holds pixels (d*y+i, d*x+j).
-torch::Tensor space_to_batch(const torch::Tensor& x, int64_t d) {
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2) / d, w = x.size(3) / d;
-  return x.view({n, c, h, d, w, d}).permute({3, 5, 0, 1, 2, 4}).reshape({d * d * n, c, h, w})
-      .contiguous(torch::MemoryFormat::ChannelsLast);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,7 +139,7 @@ int main(int argc, char** argv) {
       const auto w = torch::randn({planes, planes, 3, 3}, device).contiguous(torch::MemoryFormat::ChannelsLast);
       const std::vector<int64_t> one1{1, 1}, zero{0, 0}, dil{d, d};
       const double dilated = median_seconds(repeats, device, [&] { torch::conv2d(a, w, {}, one1, zero, dil); });
-      const torch::Tensor phases = space_to_batch(a, d);
+      const torch::Tensor phases = bagnet::detail::space_to_batch(a, d);
       const double s2b = median_seconds(repeats, device, [&] { torch::conv2d(phases, w); });
       std::printf("  %4lld planes, d=%lld %10.3f %10.3f %10.2f\n", (long long)planes, (long long)d, dilated, s2b,
                   dilated / s2b);

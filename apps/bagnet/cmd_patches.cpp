@@ -84,9 +84,7 @@ int run_patches(int argc, char** argv) {
   Samples samples(parsed["inputs"].as<std::vector<std::string>>());
   LoadedModel model = open_model(model_flags);
   const auto names = model_class_names(model, model_flags.labels);
-  samples.use_model_classes(names);
-  BAGNET_CHECK(samples.label_classes() <= model.arch.num_classes, ErrorKind::InvalidArgument, "the datasets' labels need ",
-               samples.label_classes(), " classes, the model has ", model.arch.num_classes);
+  samples.use_model_classes(names);  // also refuses labels beyond the model's classes
   const Preprocess prep = make_preprocess(image_flags, model);
   EvidenceOptions evidence;
   evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);

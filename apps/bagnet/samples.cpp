@@ -92,6 +92,9 @@ void Samples::use_model_classes(const std::vector<std::string>& model_names) {
                  " class names are); use the model's class names or give --labels");
     part->to_model = std::move(to_model);
   }
+  const auto model_classes = static_cast<int64_t>(model_names.size());
+  BAGNET_CHECK(label_classes_ <= model_classes, ErrorKind::InvalidArgument, "the datasets' labels need ", label_classes_,
+               " classes, the model has ", model_classes);
 }
 
 cv::Mat Samples::image(int64_t index) const {
