@@ -33,7 +33,7 @@ echo
 echo "== bagnet evidence (per-patch logits of all classes)"
 for image in "${images[@]}"; do
   name=$(basename "${image%.*}")
-  "$bagnet" evidence "$image" "${weights[@]}" --class all --npy "$out/$name-evidence.npy" > "$out/$name-evidence.txt"
+  "$bagnet" evidence "$image" "${weights[@]}" --class all -o "$out/$name-evidence.npy" > "$out/$name-evidence.txt"
   head -n 1 "$out/$name-evidence.txt"
 done
 echo

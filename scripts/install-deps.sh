@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages bagnet-lens needs (only those missing). Needs root or sudo.
 set -euo pipefail
-packages=(cmake g++ make xz-utils libtorch-dev libopencv-dev nlohmann-json3-dev libcxxopts-dev doctest-dev zlib1g-dev
+packages=(cmake g++ make ccache xz-utils libtorch-dev libopencv-dev nlohmann-json3-dev libcxxopts-dev doctest-dev zlib1g-dev
           dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do

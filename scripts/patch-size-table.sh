@@ -16,7 +16,7 @@ echo "|---|---|---|---|---|---|"
 for kernel3 in 0-0-0-0 1-0-0-0 1-1-0-0 1-1-1-0; do
   arch="blocks=1-1-1-1,kernel3=$kernel3,strides=2-1-1-1,widths=8-16-32-32,stem=16,in=1"
   model="$out/k$kernel3.pt"
-  "$bagnet" train "$F/train-images-idx3-ubyte.gz" --arch "$arch" "${recipe[@]}" --out "$model" --json \
+  "$bagnet" train "$F/train-images-idx3-ubyte.gz" --arch "$arch" "${recipe[@]}" -o "$model" --json \
       > "$model.train.json" 2> "$model.train.log"
   "$bagnet" eval "$F/t10k-images-idx3-ubyte.gz" --weights "$model" --json --threads 1 > "$model.eval.json"
   python3 - "$model" <<'PY'

@@ -1,7 +1,9 @@
 // Smoke tests of the real bagnet binary: help, predictions and evidence maps from the fixture PNGs
 // against the official outputs, consistency between predict and evidence, and error handling.
+#include <bagnet/model.h>
 #include <bagnet/npy.h>
 
+#include "float_error.h"
 #include "reference.h"
 #include "cli_util.h"
 #include "test_util.h"
@@ -35,7 +37,7 @@ Result run(const std::string& args) { return run_bagnet(args, scratch_dir()); }
 
 std::string image(const std::string& name) { return "'" + official("images/" + name) + "'"; }
 std::string weights(const std::string& name) { return " --weights '" + fixture(name) + "'"; }
-const std::string kAsStored = " --resize none --crop none --threads 2";
+const std::string kAsStored = " --resize none --crop none --threads " + std::to_string(test_threads(2));
 
 }  // namespace
 
@@ -95,12 +97,25 @@ TEST_CASE("evidence writes the official stride-8 map and agrees with predict on 
                        " --topk 1000 --json");
   REQUIRE(p.code == 0);
   const auto predictions = nlohmann::json::parse(p.out)["images"][0]["predictions"];
+  // predict's logit is the float32 mean of all 1000 classes' maps, the .npy holds 3 classes: the
+  // classifier's order and the two float32 means over P positions differ, by at most
+  // 2 gamma_n(F + 1) mean(|W| |f| + |b|) + 2 gamma_n(P) mean |map| (float_error.h).
+  const bagnet::LoadedModel model = bagnet::load_model(fixture("bagnet17-s17.pth.tar"));
+  torch::NoGradGuard no_grad;
+  const torch::Tensor features = model.net->features(reference.at("input_160x208"));
+  const torch::Tensor fc_bound = linear_difference_bound(features, model.net->named_parameters()["fc.weight"].index_select(0, classes),
+                                                         model.net->named_parameters()["fc.bias"].index_select(0, classes));
+  int64_t compared = 0;
   for (const auto& prediction : predictions) {
     const int64_t c = prediction["class"].get<int64_t>();
     for (int64_t k = 0; k < 3; ++k)
-      if (classes[k].item<int64_t>() == c)
-        CHECK(prediction["logit"].get<double>() == doctest::Approx(map[k].mean().item<double>()).epsilon(1e-5));
+      if (classes[k].item<int64_t>() == c) {
+        const double bound = (fc_bound[0][k].mean().item<double>() + 2 * gamma_n(map[k].numel()) * map[k].abs().mean().item<double>()) * kBoundSafety;
+        CHECK(std::abs(prediction["logit"].get<double>() - map[k].to(torch::kDouble).mean().item<double>()) <= bound);
+        ++compared;
+      }
   }
+  CHECK(compared == 3);
 }
 
 TEST_CASE("evidence --stride 1 writes the official dense heatmap from the PNG") {
@@ -124,7 +139,10 @@ TEST_CASE("evidence --stride 1 writes the official dense heatmap from the PNG") 
   REQUIRE(sampled.sizes() == torch::IntArrayRef{1, 80, 104});
   using torch::indexing::None;
   using torch::indexing::Slice;
-  CHECK(relative_error(sampled, map.index({Slice(), Slice(0, None, 2), Slice(0, None, 2)})) <= 1e-5);
+  // Both within the fixtures' tolerance of the official dense heatmap (the stride-1 map's
+  // agreement with the patchwise definition at a derived bound is test_dense's).
+  const auto every_other = [](const torch::Tensor& t) { return t.index({Slice(0, None, 2), Slice(0, None, 2)}); };
+  CHECK(relative_error(sampled[0], every_other(reference.at("dense_160x208_img0_class761"))) <= 1e-4);
 
   CHECK(run("evidence " + image("rocket-160x208.png") + weights("bagnet9-s9.pth.tar") +
             " --class 1 --stride 3 --npy '" + half.string() + "'").code == 2);

@@ -9,6 +9,7 @@
 #include "core/cpu_block_cache.h"
 #include "core/folded_net.h"
 #include "core/winograd.h"
+#include "float_error.h"
 #include "test_util.h"
 #ifdef BAGNET_HAVE_FIXTURES
 #include "reference.h"
@@ -48,7 +49,7 @@ const char* const kTiny = "blocks=2-1-2-1,kernel3=1-1-1-1,widths=4-8-8-16,stem=8
 }  // namespace
 
 TEST_CASE("a trous dense maps equal the patch-by-patch definition") {
-  configure_runtime(0);
+  configure_test_runtime();
   BagNet net = random_net(kTiny, 11);
   REQUIRE(receptive_field(net->arch()) == 33);
   torch::manual_seed(5);
@@ -62,11 +63,16 @@ TEST_CASE("a trous dense maps equal the patch-by-patch definition") {
     o.method = DenseMethod::Shared;
     const DenseMap fast = compute_dense_evidence(net, input, o);
     CHECK(fast.logits.sizes() == torch::IntArrayRef{2, 5, (19 + stride - 1) / stride, (26 + stride - 1) / stride});
-    CHECK(relative_error(fast.logits, reference.logits) <= 1e-5);
+    // Both are float32 evaluations of the same patches: they differ by at most two rounding bounds.
+    const Bounded exact = dense_logits_bounded(net, input, stride);
+    const auto bound = 2 * exact.error;
+    CHECK(bound_relative_size(bound, exact.value) <= 1e-3);
+    CHECK(bound_ratio(exact.value, reference.logits, bound) <= 1);
+    CHECK(bound_ratio(fast.logits, reference.logits, bound) <= 1);
     o.tile = 3;  // many small overlapping tiles give the same map
     const DenseMap tiled = compute_dense_evidence(net, input, o);
     CHECK(tiled.tiles > 1);
-    CHECK(relative_error(tiled.logits, fast.logits) <= 1e-5);
+    CHECK(bound_ratio(tiled.logits, fast.logits, bound) <= 1);
   }
 }
 
@@ -77,12 +83,14 @@ TEST_CASE("sampled maps are the dense map subsampled; the native map is the dens
   DenseOptions o;
   o.classes = {4, 1};
   const DenseMap dense = compute_dense_evidence(net, input, o);
+  const torch::Tensor bound = 2 * dense_logits_bounded(net, input, 1, o.classes).error;
+  using torch::indexing::Slice;
+  using torch::indexing::None;
   for (int64_t stride : {2, 4}) {
     o.stride = stride;
     const DenseMap sampled = compute_dense_evidence(net, input, o);
-    using torch::indexing::Slice;
-    using torch::indexing::None;
-    CHECK(relative_error(sampled.logits, dense.logits.index({Slice(), Slice(), Slice(0, None, stride), Slice(0, None, stride)})) <= 1e-5);
+    const auto every = [&](const torch::Tensor& t) { return t.index({Slice(), Slice(), Slice(0, None, stride), Slice(0, None, stride)}); };
+    CHECK(bound_ratio(sampled.logits, every(dense.logits), every(bound)) <= 1);
   }
   EvidenceOptions native_options;
   native_options.classes = {4, 1};
@@ -92,8 +100,9 @@ TEST_CASE("sampled maps are the dense map subsampled; the native map is the dens
     for (int64_t j = 0; j < native.geometry.cols; ++j) {
       const Box box = native.geometry.cell_box(i, j);
       CHECK(dense.patch_box(box.top + half, box.left + half) == box);
-      CHECK(relative_error(native.logits[0].select(1, i).select(1, j),
-                           dense.logits[0].select(1, box.top + half).select(1, box.left + half)) <= 1e-5);
+      CHECK(bound_ratio(native.logits[0].select(1, i).select(1, j),
+                        dense.logits[0].select(1, box.top + half).select(1, box.left + half),
+                        bound[0].select(1, box.top + half).select(1, box.left + half)) <= 1);
     }
 }
 
@@ -110,7 +119,7 @@ TEST_CASE("bad dense options are refused") {
 
 #ifdef BAGNET_HAVE_FIXTURES
 TEST_CASE("official dense heatmaps are reproduced") {
-  configure_runtime(0);
+  configure_test_runtime();
   std::ifstream manifest_file(official("manifest.json"));
   const auto manifest = nlohmann::json::parse(manifest_file);
   for (const auto& [model_name, model] : manifest["models"].items()) {
@@ -164,7 +173,7 @@ TEST_CASE("CPU block cache reuses freed blocks inside its scope only") {
 }
 
 TEST_CASE("Winograd 3x3 convolution equals the direct one") {
-  configure_runtime(0);
+  configure_test_runtime();
   torch::manual_seed(11);
   const torch::Device device = test_device();
   for (const auto& [n, cin, cout, h, w] : std::vector<std::array<int64_t, 5>>{
@@ -178,8 +187,13 @@ TEST_CASE("Winograd 3x3 convolution equals the direct one") {
     const auto direct = torch::conv2d(x, weight, bias);
     const auto fast = bagnet::detail::Winograd3x3(weight, bias)(x);
     REQUIRE(fast.sizes() == direct.sizes());
-    CHECK(relative_error(fast, direct) <= 1e-5);
-    CHECK(relative_error(bagnet::detail::Winograd3x3(weight, {})(x), torch::conv2d(x, weight)) <= 1e-5);
+    // Each within its own rounding bound of the exact convolution (float_error.h).
+    const auto direct_bound = gamma_n(9 * cin + 1) * torch::conv2d(x.abs(), weight.abs());
+    const auto winograd_bound = gamma_n(cin + 13) * winograd_magnitude(x, weight);
+    const auto bias_bound = (gamma_n(9 * cin + 1) + gamma_n(cin + 13)) * bias.abs().view({1, -1, 1, 1});
+    CHECK(bound_relative_size(direct_bound + winograd_bound, direct) <= 1e-2);
+    CHECK(bound_ratio(fast, direct, direct_bound + winograd_bound + bias_bound) <= 1);
+    CHECK(bound_ratio(bagnet::detail::Winograd3x3(weight, {})(x), torch::conv2d(x, weight), direct_bound + winograd_bound) <= 1);
   }
   const auto wide = torch::zeros({256, 256, 3, 3});
   CHECK(bagnet::detail::winograd_pays_off(wide, 1, 1));
@@ -190,7 +204,7 @@ TEST_CASE("Winograd 3x3 convolution equals the direct one") {
 }
 
 TEST_CASE("space-to-batch and a trous forms of the dense network agree") {
-  configure_runtime(0);
+  configure_test_runtime();
   torch::manual_seed(3);
   // The phase round trip, including sizes that are not multiples of the split.
   const auto x = torch::randn({2, 3, 7, 10}).contiguous(torch::MemoryFormat::ChannelsLast);
@@ -214,7 +228,7 @@ TEST_CASE("space-to-batch and a trous forms of the dense network agree") {
         const bagnet::detail::FoldedNet s2b(net, stride), atrous(net, stride, bagnet::detail::DenseForm::Atrous);
         const auto a = s2b.logits(input, {}), b = atrous.logits(input, {});
         CHECK(a.sizes() == b.sizes());
-        CHECK(relative_error(a, b) <= 1e-5);
+        CHECK(bound_ratio(a, b, 2 * dense_logits_bounded(net, input, stride).error) <= 1);
       }
     }
   }

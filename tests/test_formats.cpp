@@ -81,7 +81,26 @@ TEST_CASE("class names and class lists") {
   REQUIRE(names.size() == 1000);
   CHECK(names[0] == "tench");
   CHECK(names[281] == "tabby");
-  CHECK(parse_class_list("281, Tabby,0", names) == std::vector<int64_t>{281, 281, 0});
+  CHECK(parse_class_list("281, Tench,2", names) == std::vector<int64_t>{281, 0, 2});  // unique case-insensitive match
+  // The same class twice (by index and by name) is refused, naming it.
+  try {
+    parse_class_list("281, Tabby", names);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("class 281 (tabby) twice") != std::string::npos);
+  }
+  // An exact match wins over a case-insensitive one: "cardigan" is the sweater (474), "Cardigan" the
+  // dog (264); a name matching several classes only case-insensitively is refused with candidates.
+  CHECK(names[264] == "Cardigan");
+  CHECK(names[474] == "cardigan");
+  CHECK(parse_class_list("cardigan", names) == std::vector<int64_t>{474});
+  CHECK(parse_class_list("Cardigan", names) == std::vector<int64_t>{264});
+  try {
+    parse_class_list("CARDIGAN", names);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("ambiguous: 264 'Cardigan', 474 'cardigan'") != std::string::npos);
+  }
   CHECK(parse_class_list("all", names).size() == 1000);
   CHECK_THROWS_AS(parse_class_list("1000", names), Error);
   CHECK_THROWS_AS(parse_class_list("unicorn", names), Error);

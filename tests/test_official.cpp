@@ -8,6 +8,7 @@
 #include <bagnet/image.h>
 #endif
 
+#include "float_error.h"
 #include "reference.h"
 #include "test_util.h"
 
@@ -31,7 +32,7 @@ std::vector<int64_t> top5(const torch::Tensor& logits) {
 }  // namespace
 
 TEST_CASE("official outputs are reproduced") {
-  configure_runtime(0);
+  configure_test_runtime();
   std::ifstream manifest_file(official("manifest.json"));
   const auto manifest = nlohmann::json::parse(manifest_file);
   for (const auto& [model_name, model] : manifest["models"].items()) {
@@ -61,12 +62,19 @@ TEST_CASE("official outputs are reproduced") {
         CAPTURE(n);
         CHECK(top5(logits[n]) == top5(official_logits[n]));
       }
-      // A class subset computes exactly those channels.
+      // A class subset computes exactly those channels. Only the classifier's summation order may
+      // differ (another kernel for 3 output channels than for 1000), so the two agree within the
+      // rounding bound of that one layer (float_error.h).
       EvidenceOptions subset;
       subset.classes = {999, 3, 281};
       const EvidenceMap part = compute_evidence(net, input, subset);
       CHECK(part.logits.size(1) == 3);
-      CHECK(relative_error(part.logits, map.logits.index_select(1, torch::tensor(subset.classes))) <= 1e-6);
+      const auto index = torch::tensor(subset.classes);
+      const torch::Tensor bound = linear_difference_bound(
+          net->features(input.to(load_options.device)), net->named_parameters()["fc.weight"].index_select(0, index.to(load_options.device)),
+          net->named_parameters()["fc.bias"].index_select(0, index.to(load_options.device)));
+      CHECK(bound_relative_size(bound, part.logits) <= 1e-2);  // tight enough to catch a wrong row
+      CHECK(bound_ratio(part.logits, map.logits.index_select(1, index), bound) <= 1);
 #ifdef BAGNET_HAVE_VISION
       // The PNG files decode to exactly the stored model inputs.
       for (size_t n = 0; n < names.size(); ++n) {
@@ -74,7 +82,10 @@ TEST_CASE("official outputs are reproduced") {
         p.resize = std::nullopt;
         p.crop = std::nullopt;
         const ModelInput in = load_image(official("images/" + names[n].get<std::string>() + "-" + size + ".png"), p);
-        CHECK((in.tensor - input[static_cast<int64_t>(n)]).abs().max().item<float>() <= 1e-6f);
+        // (v / 255 - mean) / std takes 3 roundings here and in PyTorch, each relative to at most
+        // (1 + mean) / std in magnitude: |ours - stored| <= 2 gamma_n(3) (1 + mean) / std.
+        const double bound = 2 * gamma_n(3) * (1 + 0.485) / 0.225;
+        CHECK((in.tensor - input[static_cast<int64_t>(n)]).abs().max().item<float>() <= bound);
       }
 #endif
     }

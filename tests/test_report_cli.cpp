@@ -32,7 +32,7 @@ std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 // Small inputs keep the 1000-class BagNet-9 fixture fast; the decisions are those of test
 // weights, so nearly every labelled sample is a mistake, which exercises the error paths.
-const std::string kModel = " --weights '" + fixture("bagnet9-s9.pth.tar") + "' --resize 72 --crop 64 --threads 2";
+const std::string kModel = " --weights '" + fixture("bagnet9-s9.pth.tar") + "' --resize 72 --crop 64 --threads " + std::to_string(test_threads(2));
 
 std::string inputs() {
   std::string s;

@@ -23,6 +23,15 @@ inline torch::Device test_device() {
   return resolve_device(spec && *spec ? spec : "cpu");
 }
 
+// Threads for the tests: BAGNET_TEST_THREADS when set (tolerances must hold for 1 or 2 threads;
+// scripts/test-kernels.sh runs the suite both ways), else `fallback` (0: all cores).
+inline int test_threads(int fallback = 0) {
+  const char* spec = std::getenv("BAGNET_TEST_THREADS");
+  return spec && *spec ? std::atoi(spec) : fallback;
+}
+
+inline void configure_test_runtime() { configure_runtime(test_threads()); }
+
 inline std::string official(const std::string& name) { return std::string(BAGNET_OFFICIAL_DIR) + "/" + name; }
 inline std::string fixture(const std::string& name) { return std::string(BAGNET_FIXTURE_DIR) + "/" + name; }
 

@@ -30,24 +30,24 @@ int run_evidence(int argc, char** argv) {
       ("max-memory", "dense maps: memory budget in MB for one tile of activations",
        cxxopts::value<int>()->default_value("1536"))
       ("class", "classes: all, or a comma list of indices and/or names", cxxopts::value<std::string>()->default_value("all"))
-      ("npy", "output .npy file", cxxopts::value<std::string>())
+      ("o,output", "output .npy file (also --npy)", cxxopts::value<std::string>())
       ("json", "print the map's geometry and per-class totals as JSON")
       ("image", "input image", cxxopts::value<std::vector<std::string>>());
   add_help_flag(options);
   options.parse_positional({"image"});
   cxxopts::ParseResult parsed;
   if (!parse_or_help(options, argc, argv,
-                     "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby --npy cat.npy\n"
-                     "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class all --npy all.npy --json\n"
-                     "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class tabby --stride 1 --npy dense.npy\n"
+                     "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby -o cat.npy\n"
+                     "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class all -o all.npy --json\n"
+                     "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class tabby --stride 1 -o dense.npy\n"
                      "  python3 -c \"import numpy; print(numpy.load('cat.npy').shape)\"\n",
-                     parsed))
+                     parsed, {{"npy", "output"}}))
     return kExitOk;
   if (!parsed.count("image")) throw UsageError("no input image given");
   const auto images = parsed["image"].as<std::vector<std::string>>();
   if (images.size() != 1) throw UsageError("evidence takes exactly one image, got " + std::to_string(images.size()));
-  if (!parsed.count("npy")) throw UsageError("--npy OUT.npy is required");
-  const std::string out_path = parsed["npy"].as<std::string>();
+  if (!parsed.count("output")) throw UsageError("-o OUT.npy is required");
+  const std::string out_path = parsed["output"].as<std::string>();
   const ModelFlags model_flags = read_model_flags(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
 

@@ -123,7 +123,7 @@ int run_heatmap(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value("input"))
       ("alpha", "overlay: opacity of the map over the photo", cxxopts::value<double>()->default_value("0.6"));
   options.add_options("Output")
-      ("o,out", "output directory (created)", cxxopts::value<std::string>())
+      ("o,output", "output directory (created; also --out)", cxxopts::value<std::string>())
       ("npy", "also save the raw maps of each picture as .npy [tiles, H', W'] float32")
       ("overwrite", "replace existing output files (default: refuse)")
       ("json", "print a JSON record of every picture (classes, logits, clip) instead of the summary")
@@ -137,13 +137,13 @@ int run_heatmap(int argc, char** argv) {
                      "  bagnet heatmap cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class tabby --vs 'tiger cat' -o out/\n"
                      "  bagnet heatmap a.png b.png --weights model.pt --class 3 --scale global --stride 1 --npy -o out/\n"
                      "  bagnet heatmap big.jpg --weights model.pt --frame original --smooth --cmap puor_r -o out/\n",
-                     parsed))
+                     parsed, {{"out", "output"}}))
     return kExitOk;
 
   // Check every flag before loading anything.
   if (!parsed.count("inputs")) throw UsageError("no input images or directories given");
-  if (!parsed.count("out")) throw UsageError("-o OUTDIR is required");
-  const fs::path out_dir = parsed["out"].as<std::string>();
+  if (!parsed.count("output")) throw UsageError("-o OUTDIR is required");
+  const fs::path out_dir = parsed["output"].as<std::string>();
   const ModelFlags model_flags = read_model_flags(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
   const int stride = parsed["stride"].as<int>();

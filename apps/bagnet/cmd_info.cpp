@@ -14,16 +14,24 @@ namespace bagnet::cli {
 int run_info(int argc, char** argv) {
   cxxopts::Options options("bagnet info", "Describe a BagNet checkpoint: detected architecture, receptive field q, "
                                           "stride, classes, parameter count and the file's SHA-256.");
+  options.positional_help("[FILE]");
   add_model_flags(options);
-  options.add_options("Output")("json", "print JSON instead of text");
+  options.add_options("Output")("json", "print JSON instead of text")
+      ("file", "the checkpoint or model file (same as --weights)", cxxopts::value<std::string>());
   add_help_flag(options);
+  options.parse_positional({"file"});
   cxxopts::ParseResult parsed;
   if (!parse_or_help(options, argc, argv,
-                     "  bagnet info --weights bagnet32-2ddd53ed.pth.tar\n"
-                     "  bagnet info --weights model.pt --arch bagnet17 --json\n",
+                     "  bagnet info bagnet32-2ddd53ed.pth.tar\n"
+                     "  bagnet info --weights model.pt --arch bagnet17 --json\n"
+                     "  bagnet info            (the bundled default model)\n",
                      parsed))
     return kExitOk;
   ModelFlags flags = read_model_flags(parsed);
+  if (parsed.count("file")) {
+    if (parsed.count("weights")) throw UsageError("give the file either as FILE or with --weights, not both");
+    flags.weights = parsed["file"].as<std::string>();
+  }
   flags.device = "cpu";  // describing a file needs no accelerator
   const LoadedModel model = open_model(flags);
   const Arch& arch = model.arch;

@@ -85,12 +85,12 @@ int run_train(int argc, char** argv) {
       "Train a BagNet on DATASET: a folder of class folders, a CSV of path,label, or an *-images-idx3-ubyte[.gz] "
       "file. From scratch (--arch SPEC) or fine-tuned from a checkpoint (--weights FILE; a new classifier when the "
       "class count differs or with --new-head). Writes a checkpoint after every epoch (--resume continues it) and "
-      "the final model file (--out).");
+      "the final model file (-o).");
   options.positional_help("DATASET");
   add_model_flags(options);
   add_image_flags(options);
   options.add_options("Training")
-      ("o,out", "model file to write", cxxopts::value<std::string>())
+      ("o,output", "model file to write (also --out)", cxxopts::value<std::string>())
       ("checkpoint", "per-epoch checkpoint (default: OUT.ckpt)", cxxopts::value<std::string>()->default_value(""))
       ("resume", "continue from the checkpoint (same options; the finished epochs are kept)")
       ("epochs", "epochs", cxxopts::value<int64_t>()->default_value("10"))
@@ -126,15 +126,15 @@ int run_train(int argc, char** argv) {
                      "  F=/usr/share/datasets/fashion-mnist\n"
                      "  bagnet train $F/train-images-idx3-ubyte.gz --val $F/t10k-images-idx3-ubyte.gz \\\n"
                      "      --arch blocks=2-2-2-2,kernel3=1-1-0-0,strides=2-1-1-1,widths=16-32-64-64,stem=32,in=1 \\\n"
-                     "      --labels assets/fashion-mnist-classes.txt --epochs 6 --shift 2 --flip --out fmnist.pt\n"
-                     "  bagnet train ... --out fmnist.pt --resume            # after an interruption\n"
-                     "  bagnet train pets/ --weights bagnet32-2ddd53ed.pth.tar --head-only --lr 0.01 --out pets.pt\n",
-                     parsed))
+                     "      --labels assets/fashion-mnist-classes.txt --epochs 6 --shift 2 --flip -o fmnist.pt\n"
+                     "  bagnet train ... -o fmnist.pt --resume            # after an interruption\n"
+                     "  bagnet train pets/ --weights bagnet32-2ddd53ed.pth.tar --head-only --lr 0.01 -o pets.pt\n",
+                     parsed, {{"out", "output"}}))
     return kExitOk;
   if (!parsed.count("dataset")) throw UsageError("no DATASET given");
-  if (!parsed.count("out")) throw UsageError("--out FILE is required");
+  if (!parsed.count("output")) throw UsageError("-o FILE is required");
   const std::string data_path = parsed["dataset"].as<std::string>();
-  const std::string out = parsed["out"].as<std::string>();
+  const std::string out = parsed["output"].as<std::string>();
   std::string checkpoint = parsed["checkpoint"].as<std::string>();
   if (checkpoint.empty()) checkpoint = out + ".ckpt";
   const bool resume = parsed.count("resume") > 0;

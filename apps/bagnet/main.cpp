@@ -38,11 +38,11 @@ void print_usage(std::ostream& out) {
   out << "\nExamples:\n"
          "  bagnet info --weights bagnet32-2ddd53ed.pth.tar\n"
          "  bagnet predict cat.jpg dog.png --weights bagnet32-2ddd53ed.pth.tar --topk 5\n"
-         "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby --npy cat.npy\n"
+         "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby -o cat.npy\n"
          "  bagnet report cat.jpg --weights bagnet32-2ddd53ed.pth.tar\n"
          "  bagnet report DATASET --weights model.pt -o out/report     (reports.jsonl + summary.json)\n"
          "  bagnet patches DATASET --weights model.pt -o out/patches -k 16\n"
-         "  bagnet train train-images-idx3-ubyte.gz --arch SPEC --epochs 5 --out model.pt\n"
+         "  bagnet train train-images-idx3-ubyte.gz --arch SPEC --epochs 5 -o model.pt\n"
          "  bagnet eval t10k-images-idx3-ubyte.gz --weights model.pt --json\n"
          "  bagnet heatmap photos/ --weights bagnet32-2ddd53ed.pth.tar --class top -o figures/\n"
          "\nExit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 bad input file, 4 runtime failure\n";

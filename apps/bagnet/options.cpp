@@ -4,6 +4,7 @@
 #include <bagnet/labels.h>
 #include <bagnet/runtime.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -75,17 +76,72 @@ ImageFlags read_image_flags(const cxxopts::ParseResult& parsed) {
   return ImageFlags{parsed["resize"].as<std::string>(), parsed["crop"].as<std::string>()};
 }
 
+namespace {
+
+std::vector<std::string> long_flag_names(const cxxopts::Options& options) {
+  std::vector<std::string> names;
+  for (const auto& group : options.groups())
+    for (const auto& option : options.group_help(group).options)
+      for (const auto& name : option.l) names.push_back(name);
+  return names;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean --X?)" for the first unknown long flag close to a known one, else "".
+std::string flag_suggestion(const std::vector<std::string>& args, const std::vector<std::string>& known) {
+  for (const auto& arg : args) {
+    if (arg.rfind("--", 0) != 0 || arg.size() < 3) continue;
+    const std::string name = arg.substr(2, arg.find('=') - 2);
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string best;
+    size_t best_distance = std::max<size_t>(2, name.size() / 3) + 1;
+    for (const auto& candidate : known) {
+      const size_t d = candidate.rfind(name, 0) == 0 ? 1 : edit_distance(name, candidate);
+      if (d < best_distance) best_distance = d, best = candidate;
+    }
+    return best.empty() ? "" : " (did you mean --" + best + "?)";
+  }
+  return "";
+}
+
+}  // namespace
+
 bool parse_or_help(cxxopts::Options& options, int argc, char** argv, const std::string& examples,
-                   cxxopts::ParseResult& parsed) {
+                   cxxopts::ParseResult& parsed, const std::vector<FlagAlias>& aliases) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& arg : args)
+    for (const auto& alias : aliases) {
+      const std::string old_flag = std::string("--") + alias.old_name;
+      if (arg == old_flag || arg.rfind(old_flag + "=", 0) == 0) arg = std::string("--") + alias.name + arg.substr(old_flag.size());
+    }
+  std::vector<const char*> pointers;
+  for (const auto& arg : args) pointers.push_back(arg.c_str());
   try {
-    parsed = options.parse(argc, argv);
+    parsed = options.parse(static_cast<int>(pointers.size()), pointers.data());
   } catch (const std::exception& e) {
-    throw UsageError(e.what());
+    throw UsageError(e.what() + flag_suggestion(args, long_flag_names(options)));
   }
   if (parsed.count("help")) {
     std::cout << options.help() << "\nExamples:\n" << examples;
     return false;
   }
+  if (!parsed.unmatched().empty())
+    throw UsageError("unexpected argument '" + parsed.unmatched().front() + "'" +
+                     flag_suggestion(parsed.unmatched(), long_flag_names(options)));
   return true;
 }
 

@@ -45,10 +45,17 @@ ModelFlags read_model_flags(const cxxopts::ParseResult& parsed);
 ImageFlags read_image_flags(const cxxopts::ParseResult& parsed);
 RankOptions read_ranking_flags(const cxxopts::ParseResult& parsed);
 
-// Parses argv; prints help (with the examples) and returns false when --help was given.
-// Throws UsageError for unknown flags or bad values.
+// An older spelling of a long flag that is still accepted (`--out` for `--output`).
+struct FlagAlias {
+  const char* old_name;
+  const char* name;
+};
+
+// Parses argv (old spellings rewritten by `aliases`); prints help (with the examples) and returns
+// false when --help was given. Throws UsageError for unknown flags (suggesting a close one), bad
+// values, and arguments the command does not take.
 bool parse_or_help(cxxopts::Options& options, int argc, char** argv, const std::string& examples,
-                   cxxopts::ParseResult& parsed);
+                   cxxopts::ParseResult& parsed, const std::vector<FlagAlias>& aliases = {});
 
 // The bundled default model (assets/models/, installed beside the program): the first of
 // $BAGNET_DEFAULT_MODEL, <prefix>/share/bagnet-lens/models/<name> relative to the executable, and

@@ -17,8 +17,13 @@ std::vector<std::string> read_class_names(const std::string& path);
 // match), else ImageNet's for 1000 classes, else "class_0", "class_1", ...
 std::vector<std::string> class_names_for(int64_t num_classes, const std::string& labels_path = "");
 
-// "all", or a comma-separated list of class indices and/or names (case-insensitive) -> indices in
-// the order given. Throws Error(InvalidArgument) naming an unknown class or an index out of range.
+// The index of the class called `name`: an exact match wins; otherwise a case-insensitive match
+// that is unique. Throws Error(InvalidArgument) for an unknown name, or an ambiguous one (listing
+// the candidates with their indices).
+int64_t class_by_name(const std::string& name, const std::vector<std::string>& names);
+// "all", or a comma-separated list of class indices and/or names (class_by_name) -> indices in the
+// order given. Throws Error(InvalidArgument) naming an unknown class, an index out of range, or a
+// class given twice.
 std::vector<int64_t> parse_class_list(const std::string& spec, const std::vector<std::string>& names);
 
 }  // namespace bagnet

@@ -49,6 +49,26 @@ std::vector<std::string> parse_names(const std::string& text, const std::string&
 
 }  // namespace
 
+int64_t class_by_name(const std::string& name, const std::vector<std::string>& names) {
+  const auto exact = std::find(names.begin(), names.end(), name);
+  if (exact != names.end()) return exact - names.begin();
+  // Otherwise case-insensitively, and only when that names one class: ImageNet has "Cardigan"
+  // (a dog) and "cardigan" (a sweater), so the first hit would silently pick the wrong one.
+  std::vector<int64_t> matches;
+  const std::string wanted = lower(name);
+  for (size_t c = 0; c < names.size(); ++c)
+    if (lower(names[c]) == wanted) matches.push_back(static_cast<int64_t>(c));
+  BAGNET_CHECK(!matches.empty(), ErrorKind::InvalidArgument, "unknown class '", name, "' (give a class index 0..",
+               names.size() - 1, " or a name from the labels)");
+  if (matches.size() > 1) {
+    std::string candidates;
+    for (const int64_t c : matches) candidates += (candidates.empty() ? "" : ", ") + std::to_string(c) + " '" + names[c] + "'";
+    fail(ErrorKind::InvalidArgument, "class name '", name, "' is ambiguous: ", candidates,
+         " (give the exact name or the index)");
+  }
+  return matches.front();
+}
+
 const std::vector<std::string>& imagenet_class_names() {
   static const std::vector<std::string> names = parse_names(assets::imagenet_classes, "imagenet-classes.txt");
   return names;
@@ -96,13 +116,13 @@ std::vector<int64_t> parse_class_list(const std::string& spec, const std::vector
       classes.push_back(index);
       continue;
     }
-    const std::string wanted = lower(item);
-    auto it = std::find_if(names.begin(), names.end(), [&](const std::string& n) { return lower(n) == wanted; });
-    BAGNET_CHECK(it != names.end(), ErrorKind::InvalidArgument, "unknown class '", item,
-                 "' (give a class index 0..", count - 1, " or a name from the labels)");
-    classes.push_back(it - names.begin());
+    classes.push_back(class_by_name(item, names));
   }
   BAGNET_CHECK(!classes.empty(), ErrorKind::InvalidArgument, "empty class list");
+  for (size_t i = 0; i < classes.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      BAGNET_CHECK(classes[i] != classes[j], ErrorKind::InvalidArgument, "class list '", spec, "' names class ",
+                   classes[i], " (", names[classes[i]], ") twice");
   return classes;
 }
 
