@@ -72,9 +72,12 @@ inline torch::Tensor linear_difference_bound(const torch::Tensor& features, cons
 // x [N, Cin, H, W], weight [Cout, Cin, 3, 3] -> magnitude [N, Cout, H-2, W-2].
 inline torch::Tensor winograd_magnitude(const torch::Tensor& x, const torch::Tensor& weight) {
   const auto opts = torch::TensorOptions().dtype(torch::kFloat).device(weight.device());
-  const auto bt = torch::tensor({1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, 1, 0, -1}, opts).view({4, 4}).abs();
-  const auto g = torch::tensor({1, 0, 0, .5, .5, .5, .5, -.5, .5, 0, 0, 1}, opts).view({4, 3}).abs();
-  const auto at = torch::tensor({1, 1, 1, 0, 0, 1, -1, -1}, opts).view({2, 4}).abs();
+  auto matrix = [&](std::vector<float> values, int64_t rows) {
+    return torch::tensor(values, opts).view({rows, -1}).abs();
+  };
+  const auto bt = matrix({1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, 1, 0, -1}, 4);
+  const auto g = matrix({1, 0, 0, .5, .5, .5, .5, -.5, .5, 0, 0, 1}, 4);
+  const auto at = matrix({1, 1, 1, 0, 0, 1, -1, -1}, 2);
   // |G||g||G^T| per (out, in) channel: [Co, Ci, 4, 4].
   const auto filter = torch::einsum("ia,oxab,jb->oxij", {g, weight.abs(), g});
   // h[p, q][k, l] = sum_ij |A^T[p,i]| |A^T[q,j]| |B^T[i,k]| |B^T[j,l]| filter[i, j].
@@ -90,6 +93,23 @@ inline torch::Tensor winograd_magnitude(const torch::Tensor& x, const torch::Ten
   return torch::conv2d(x.abs().to(torch::kFloat), kernel, {}, 1, 1);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Whole networks. Worst-case bounds like the ones above grow with |W| |x| through every layer and
+// are vacuous after a few dozen layers (larger than the logits themselves for the random test
+// networks). The comparisons of whole BagNets therefore use the probabilistic rounding-error
+// analysis of Higham and Mary ("A new approach to probabilistic rounding error analysis", SIAM J.
+// Sci. Comput. 41(5), 2019): rounding errors are mean independent with |delta| <= u, so to first
+// order an output's error is a martingale sum over all rounding events k,
+//     error = sum_k g_k delta_k,   g_k = d output / d (value rounded at k),
+// and by the Azuma-Hoeffding inequality
+//     P(|error| >= lambda * sqrt(sum_k (g_k u m_k)^2)) <= 2 exp(-lambda^2 / 2),
+// m_k bounding the rounded partial sum. For a dot product of n terms (any order) m_k <= sum|terms|
+// and there are at most n + 1 roundings per output element, so each layer output y_e contributes
+// g_e^2 u^2 (n + 1) (sum|terms|_e)^2. The g_e come from one backward pass per output class; lambda
+// = 8 makes a false failure less likely than 3e-14 per compared value. Two evaluations of the same
+// output (other kernels, orders, tilings) differ by at most the sum of their two bounds.
+constexpr double kLambda = 8;
+
 // A float32 tensor with an elementwise bound on its distance from the exactly computed value.
 struct Bounded {
   torch::Tensor value, error;
@@ -97,111 +117,130 @@ struct Bounded {
 
 namespace detail {
 
-inline Bounded relu(const Bounded& x) { return {torch::relu(x.value), x.error}; }
+// The walk through the network in float32, differentiable, recording every rounded layer output and
+// its local rounding term u^2 (n + 1) (sum|terms|)^2.
+struct Trace {
+  std::vector<torch::Tensor> outputs, local;
+  void record(const torch::Tensor& y, int64_t n, const torch::Tensor& magnitude) {
+    outputs.push_back(y);
+    local.push_back((kUnitRoundoff * kUnitRoundoff * double(n + 1)) * magnitude.detach().square());
+  }
+};
 
-// y = a (W x) + c with a, c from BatchNorm (eval mode; a = 1, c = 0 without one).
-inline Bounded conv_bn(const Bounded& x, torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn) {
-  const auto& w = conv.weight;
+// y = a (W x) + c with a, c from BatchNorm (eval mode; a = 1, c = 0 without one). The 8 extra
+// roundings cover BatchNorm (or folding it into W and the bias, as the dense maps do) and the bias.
+inline torch::Tensor conv_bn(Trace& t, const torch::Tensor& x, torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl* bn) {
+  const auto w = conv.weight.detach();
   const auto stride = conv.options.stride();
   const int64_t fan_in = w.size(1) * w.size(2) * w.size(3);
-  torch::Tensor value = torch::conv2d(x.value, w, {}, stride);
-  torch::Tensor propagated = torch::conv2d(x.error, w.abs(), {}, stride);
-  torch::Tensor magnitude = torch::conv2d(x.value.abs() + x.error, w.abs(), {}, stride);
-  torch::Tensor shift_magnitude = torch::zeros_like(value);
+  torch::Tensor y = torch::conv2d(x, w, {}, stride);
+  torch::Tensor magnitude = torch::conv2d(x.detach().abs(), w.abs(), {}, stride);
   if (bn) {
-    const auto a = (bn->weight / torch::sqrt(bn->running_var + bn->options.eps())).view({1, -1, 1, 1});
-    const auto mean = bn->running_mean.view({1, -1, 1, 1}), beta = bn->bias.view({1, -1, 1, 1});
-    value = bn->forward(value);
-    propagated = propagated * a.abs();
-    magnitude = magnitude * a.abs();
-    shift_magnitude = (a * mean).abs() + beta.abs();
+    const auto a = (bn->weight / torch::sqrt(bn->running_var + bn->options.eps())).detach().view({1, -1, 1, 1});
+    const auto c = (bn->bias - a.flatten() * bn->running_mean).detach().view({1, -1, 1, 1});
+    y = y * a + c;
+    magnitude = magnitude * a.abs() + (a * bn->running_mean.detach().view({1, -1, 1, 1})).abs() +
+                bn->bias.detach().abs().view({1, -1, 1, 1});
   }
-  return {value, propagated + gamma_n(fan_in + 8) * (magnitude + shift_magnitude)};
+  t.record(y, fan_in + 8, magnitude);
+  return y;
 }
 
-inline Bounded crop_to(const Bounded& x, int64_t rows, int64_t cols) {
-  return {x.value.slice(2, 0, rows).slice(3, 0, cols), x.error.slice(2, 0, rows).slice(3, 0, cols)};
-}
-
-// The bottleneck of model.cpp: three conv+BN layers, the (downsampled) residual cropped at the
-// bottom/right, the sum and a ReLU.
-inline Bounded bottleneck(const Bounded& x, torch::nn::Module& block) {
-  auto child = [&](const std::string& name) { return block.named_children()[name]; };
-  auto conv = [&](const std::string& name) { return child(name)->as<torch::nn::Conv2dImpl>(); };
-  auto bn = [&](const std::string& name) { return child(name)->as<torch::nn::BatchNorm2dImpl>(); };
-  Bounded out = relu(conv_bn(x, *conv("conv1"), bn("bn1")));
-  out = relu(conv_bn(out, *conv("conv2"), bn("bn2")));
-  out = conv_bn(out, *conv("conv3"), bn("bn3"));
-  Bounded residual = x;
-  if (block.named_children().contains("downsample")) {
-    auto down = child("downsample")->named_children();
-    residual = conv_bn(x, *down["0"]->as<torch::nn::Conv2dImpl>(), down["1"]->as<torch::nn::BatchNorm2dImpl>());
+inline torch::Tensor bottleneck(Trace& t, const torch::Tensor& x, torch::nn::Module& block) {
+  auto children = block.named_children();
+  auto conv = [&](const std::string& name) { return children[name]->as<torch::nn::Conv2dImpl>(); };
+  auto bn = [&](const std::string& name) { return children[name]->as<torch::nn::BatchNorm2dImpl>(); };
+  torch::Tensor out = torch::relu(conv_bn(t, x, *conv("conv1"), bn("bn1")));
+  out = torch::relu(conv_bn(t, out, *conv("conv2"), bn("bn2")));
+  out = conv_bn(t, out, *conv("conv3"), bn("bn3"));
+  torch::Tensor residual = x;
+  if (children.contains("downsample")) {
+    auto down = children["downsample"]->named_children();
+    residual = conv_bn(t, x, *down["0"]->as<torch::nn::Conv2dImpl>(), down["1"]->as<torch::nn::BatchNorm2dImpl>());
   }
-  residual = crop_to(residual, out.value.size(2), out.value.size(3));
-  const auto sum = out.value + residual.value;
-  return relu({sum, out.error + residual.error + kUnitRoundoff * sum.abs()});
+  residual = residual.slice(2, 0, out.size(2)).slice(3, 0, out.size(3));  // cropped as model.cpp does
+  const torch::Tensor sum = out + residual;
+  t.record(sum, 1, out.detach().abs() + residual.detach().abs());
+  return torch::relu(sum);
 }
 
-}  // namespace detail
-
-// The BagNet's per-patch logits [N, K, H', W'] for `input` [N, C, H, W] float32 with a first-order
-// elementwise bound on the rounding error of ANY float32 evaluation by direct (or GEMM)
-// convolutions, with BatchNorm applied or folded into the weights. Per layer y = a (W x) + c, a and
-// c from BatchNorm, n = fan-in:
-//     e_y = |a| (|W| e_x) + gamma_n(n + 8) (|a| |W| (|x| + e_x) + |a mean| + |beta|);
-// ReLU keeps e (it is 1-Lipschitz); a residual sum adds both errors plus u |sum|. The 8 extra
-// roundings cover BatchNorm (or folding it into W and the bias) and the bias addition.
-inline Bounded bagnet_logits_bounded(BagNet& net, const torch::Tensor& input, const std::vector<int64_t>& classes = {}) {
-  torch::NoGradGuard no_grad;
+// Per-patch logits [N, K, H', W'] of model.cpp's forward, traced.
+inline torch::Tensor traced_logits(Trace& t, BagNet& net, const torch::Tensor& input, const std::vector<int64_t>& classes) {
   auto children = net->named_children();
-  const auto device = net->parameters().front().device();
-  Bounded x{input.to(device, torch::kFloat), torch::zeros(input.sizes(), torch::TensorOptions(device).dtype(torch::kFloat))};
-  x = detail::conv_bn(x, *children["conv1"]->as<torch::nn::Conv2dImpl>(), nullptr);
-  x = detail::relu(detail::conv_bn(x, *children["conv2"]->as<torch::nn::Conv2dImpl>(),
-                                   children["bn1"]->as<torch::nn::BatchNorm2dImpl>()));
+  torch::Tensor x = conv_bn(t, input, *children["conv1"]->as<torch::nn::Conv2dImpl>(), nullptr);
+  x = torch::relu(conv_bn(t, x, *children["conv2"]->as<torch::nn::Conv2dImpl>(), children["bn1"]->as<torch::nn::BatchNorm2dImpl>()));
   for (size_t s = 1; children.contains("layer" + std::to_string(s)); ++s)
-    for (const auto& block : children["layer" + std::to_string(s)]->children()) x = detail::bottleneck(x, *block);
-  torch::Tensor weight = net->named_parameters()["fc.weight"], bias = net->named_parameters()["fc.bias"];
+    for (const auto& block : children["layer" + std::to_string(s)]->children()) x = bottleneck(t, x, *block);
+  torch::Tensor weight = net->named_parameters()["fc.weight"].detach(), bias = net->named_parameters()["fc.bias"].detach();
   if (!classes.empty()) {
     const auto index = torch::tensor(classes, torch::kLong).to(weight.device());
     weight = weight.index_select(0, index);
     bias = bias.index_select(0, index);
   }
   const auto w = weight.view({weight.size(0), weight.size(1), 1, 1});
-  const auto value = torch::conv2d(x.value, w, bias);
-  const auto magnitude = torch::conv2d(x.value.abs() + x.error, w.abs(), bias.abs());
-  return {value, torch::conv2d(x.error, w.abs()) + gamma_n(weight.size(1) + 1) * magnitude};
+  const torch::Tensor logits = torch::conv2d(x, w, bias);
+  t.record(logits, weight.size(1), torch::conv2d(x.detach().abs(), w.abs(), bias.abs()));
+  return logits;
 }
 
-// Image logits [N, K] (the mean of the per-patch logits over P positions) with their bound: the
-// mean of the map's bound plus gamma_n(P) mean |map| for the float32 mean.
+// Bounds of the outputs [N, K]: for each class k one backward pass of sum_n outputs[n][k] (the
+// batch items are independent, so each item's gradients are its own).
+inline torch::Tensor output_bounds(const Trace& t, const torch::Tensor& outputs) {
+  std::vector<torch::Tensor> columns;
+  for (int64_t k = 0; k < outputs.size(1); ++k) {
+    const auto grads = torch::autograd::grad({outputs.select(1, k).sum()}, t.outputs, {}, true, false, true);
+    torch::Tensor variance = torch::zeros({outputs.size(0)}, outputs.options().dtype(torch::kDouble));
+    for (size_t l = 0; l < grads.size(); ++l)
+      if (grads[l].defined())
+        variance += (grads[l].to(torch::kDouble).square() * t.local[l].to(torch::kDouble)).flatten(1).sum(1);
+    columns.push_back(kLambda * variance.sqrt());
+  }
+  return torch::stack(columns, 1).to(torch::kCPU);
+}
+
+}  // namespace detail
+
+// Image logits [N, K] (the mean of the per-patch logits over the P positions, as forward() and
+// the reports compute it) of input [N, C, H, W] float32, with the bound on their rounding error;
+// the float32 mean adds P + 1 roundings of at most the mean of |map|.
 inline Bounded image_logits_bounded(BagNet& net, const torch::Tensor& input) {
-  const Bounded map = bagnet_logits_bounded(net, input);
-  const int64_t positions = map.value.size(2) * map.value.size(3);
-  return {map.value.mean({2, 3}), map.error.mean({2, 3}) + gamma_n(positions) * map.value.abs().mean({2, 3})};
+  torch::AutoGradMode enable(true);
+  const auto device = net->parameters().front().device();
+  detail::Trace t;
+  const torch::Tensor x = input.to(device, torch::kFloat).detach().requires_grad_(true);
+  const torch::Tensor map = detail::traced_logits(t, net, x, {});
+  const torch::Tensor logits = map.mean({2, 3});
+  t.record(logits, map.size(2) * map.size(3), map.detach().abs().mean({2, 3}));
+  return {logits.detach().to(torch::kCPU), detail::output_bounds(t, logits)};
 }
 
-// The same for the dense map at `stride` (evidence.h's compute_dense_evidence): cell (i, j) is the
+// The dense map at `stride` (evidence.h's compute_dense_evidence) with its bound: cell (i, j) is the
 // network on the q x q patch of the input zero-padded by (q - 1) / 2 and centred on (stride i,
-// stride j). Valid where the dense pass uses no Winograd layer, which is REQUIREd (3x3 layers below
-// 128 channels on the CPU, see winograd_pays_off).
-// input [N, C, H, W] -> [N, K, ceil(H / stride), ceil(W / stride)].
+// stride j); without `zero_pad`, the patches of the input itself at that stride (FoldedNet's valid
+// map). Each patch is an independent batch item, so the gradients are per cell. Valid where the
+// dense pass uses no Winograd layer, which is REQUIREd (3x3 layers below 128 channels on the CPU).
+// input [N, C, H, W] -> [N, K, rows, cols].
 inline Bounded dense_logits_bounded(BagNet& net, const torch::Tensor& input, int64_t stride,
-                                    const std::vector<int64_t>& classes = {}) {
+                                    const std::vector<int64_t>& classes = {}, bool zero_pad = true) {
   for (const auto& p : net->named_parameters())
     if (p.value().dim() == 4 && p.value().size(2) == 3)
       REQUIRE_FALSE(bagnet::detail::winograd_pays_off(p.value(), 1, 1));
-  const int64_t q = receptive_field(net->arch()), n = input.size(0);
-  const auto padded = torch::constant_pad_nd(input, {(q - 1) / 2, (q - 1) / 2, (q - 1) / 2, (q - 1) / 2});
-  const int64_t rows = (input.size(2) + stride - 1) / stride, cols = (input.size(3) + stride - 1) / stride;
+  torch::AutoGradMode enable(true);
+  const auto device = net->parameters().front().device();
+  const int64_t q = receptive_field(net->arch()), n = input.size(0), half = zero_pad ? (q - 1) / 2 : 0;
+  const auto padded = torch::constant_pad_nd(input.to(device, torch::kFloat), {half, half, half, half});
+  const int64_t rows = (padded.size(2) - q) / stride + 1, cols = (padded.size(3) - q) / stride + 1;
   // [N, C q q, rows cols] -> [N rows cols, C, q, q]
   const auto patches = torch::nn::functional::unfold(padded, torch::nn::functional::UnfoldFuncOptions(q).stride(stride))
                            .view({n, input.size(1), q, q, rows * cols})
                            .permute({0, 4, 1, 2, 3})
-                           .reshape({n * rows * cols, input.size(1), q, q});
-  const Bounded per_patch = bagnet_logits_bounded(net, patches, classes);  // [N rows cols, K, 1, 1]
-  auto to_map = [&](const torch::Tensor& t) { return t.view({n, rows, cols, -1}).permute({0, 3, 1, 2}).contiguous(); };
-  return {to_map(per_patch.value), to_map(per_patch.error)};
+                           .reshape({n * rows * cols, input.size(1), q, q})
+                           .detach()
+                           .requires_grad_(true);
+  detail::Trace t;
+  const torch::Tensor logits = detail::traced_logits(t, net, patches, classes).flatten(1);  // [N rows cols, K]
+  auto to_map = [&](const torch::Tensor& v) { return v.reshape({n, rows, cols, -1}).permute({0, 3, 1, 2}).contiguous(); };
+  return {to_map(logits.detach().to(torch::kCPU)), to_map(detail::output_bounds(t, logits))};
 }
 
 }  // namespace bagnet::test

@@ -100,7 +100,7 @@ TEST_CASE("evidence writes the official stride-8 map and agrees with predict on 
   // predict's logit is the float32 mean of all 1000 classes' maps, the .npy holds 3 classes: the
   // classifier's order and the two float32 means over P positions differ, by at most
   // 2 gamma_n(F + 1) mean(|W| |f| + |b|) + 2 gamma_n(P) mean |map| (float_error.h).
-  const bagnet::LoadedModel model = bagnet::load_model(fixture("bagnet17-s17.pth.tar"));
+  bagnet::LoadedModel model = bagnet::load_model(fixture("bagnet17-s17.pth.tar"));
   torch::NoGradGuard no_grad;
   const torch::Tensor features = model.net->features(reference.at("input_160x208"));
   const torch::Tensor fc_bound = linear_difference_bound(features, model.net->named_parameters()["fc.weight"].index_select(0, classes),
@@ -199,7 +199,7 @@ TEST_CASE("bad input gives one clear line and the documented exit code") {
   // Unknown class: usage error, and no output file appears.
   const fs::path out = dir / "never.npy";
   fs::remove(out);
-  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class unicorn --npy '" +
+  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class unicorn -o '" +
           out.string() + "'");
   CHECK(r.code == 2);
   one_line(r);
@@ -226,6 +226,52 @@ TEST_CASE("bad input gives one clear line and the documented exit code") {
   r = run("predict " + image("chelsea-224x224.png") + weights("bagnet33-s33.pth.tar") + " --resize 20 --crop none");
   CHECK(r.code == 3);
   CHECK(r.err.find("33") != std::string::npos);
+}
+
+TEST_CASE("arguments a command does not take are refused; info takes the file; close flags are suggested") {
+  const fs::path dir = scratch_dir();
+  // info FILE describes FILE (it used to describe the bundled model and exit 0).
+  Result r = run("info '" + fixture("bagnet17-s17.pth.tar") + "' --json");
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["receptive_field"] == 17);
+  r = run("info '" + fixture("bagnet17-s17.pth.tar") + "'" + weights("bagnet9-s9.pth.tar"));
+  CHECK(r.code == 2);
+  // A positional argument a command does not take is a usage error naming it.
+  r = run("evidence " + image("chelsea-224x224.png") + " stray.png" + weights("bagnet9-s9.pth.tar") + " --class 1 -o x.npy");
+  CHECK(r.code == 2);
+  r = run("merge a b -o c extra --json");
+  CHECK(r.code == 2);
+  r = run("info '" + fixture("bagnet17-s17.pth.tar") + "' second.pth");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("unexpected argument 'second.pth'") != std::string::npos);
+  // Unknown flags: the close one is suggested.
+  r = run("predict " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --tpok 3");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("did you mean --topk?") != std::string::npos);
+  r = run("heatmap " + image("chelsea-224x224.png") + " --outptu x");
+  CHECK(r.err.find("did you mean --output?") != std::string::npos);
+  // -o/--output everywhere; the older --npy (evidence) and --out (heatmap, train) still work.
+  for (const std::string flag : {"-o", "--output", "--npy"}) {
+    CAPTURE(flag);
+    const fs::path out = dir / "alias.npy";
+    fs::remove(out);
+    r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class 1 " + flag + " '" + out.string() + "'");
+    CHECK(r.code == 0);
+    CHECK(fs::exists(out));
+  }
+  // ImageNet's "Cardigan" (264, a dog) and "cardigan" (474, a sweater): exact names pick each,
+  // a name matching both only case-insensitively is refused with both listed; a class given twice is refused.
+  const fs::path out = dir / "cardigan.npy";
+  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class cardigan,Cardigan -o '" +
+          out.string() + "' --json");
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["classes"][0]["class"] == 474);
+  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class CARDIGAN -o '" + out.string() + "'");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("264 'Cardigan', 474 'cardigan'") != std::string::npos);
+  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class 474,cardigan -o '" + out.string() + "'");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("twice") != std::string::npos);
 }
 
 namespace {

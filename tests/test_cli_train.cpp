@@ -141,7 +141,7 @@ TEST_CASE("train and eval errors") {
   const std::string data = "'" + (d / "err-images-idx3-ubyte").string() + "'";
   Result r = run("train " + data + kArch);
   CHECK(r.code == 2);
-  CHECK(r.err.find("--out") != std::string::npos);
+  CHECK(r.err.find("-o FILE") != std::string::npos);
   r = run("train " + data + " --out x.pt");
   CHECK(r.code == 2);
   std::ofstream(d / "bad-images-idx3-ubyte", std::ios::binary) << std::string("\0\0\x08\x03", 4) << be32(5);
@@ -156,6 +156,27 @@ TEST_CASE("train and eval errors") {
   CHECK(r.err.find("no checkpoint") != std::string::npos);
   r = run("eval " + data + " --weights '" + (d / "missing.pt").string() + "'");
   CHECK(r.code == 3);
+
+  // Output paths are checked before any work: a missing folder fails at once, a model file or
+  // checkpoint of an earlier run is not replaced without --overwrite.
+  r = run("train " + data + kArch + " --epochs 1 -o '" + (d / "no-such-folder" / "m.pt").string() + "'");
+  CHECK(r.code == 3);
+  CHECK(r.err.find("does not exist") != std::string::npos);
+  CHECK(r.err.find("epoch") == std::string::npos);
+  const fs::path earlier = d / "earlier.pt";
+  fs::remove(earlier.string() + ".ckpt");
+  std::ofstream(earlier) << "an earlier run's model";
+  r = run("train " + data + kArch + " --epochs 1 --batch-size 3 -o '" + earlier.string() + "'");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("earlier.pt exists") != std::string::npos);
+  CHECK(slurp(earlier) == "an earlier run's model");
+  r = run("train " + data + kArch + " --epochs 1 --batch-size 3 --overwrite -o '" + earlier.string() + "'");
+  CHECK_MESSAGE(r.code == 0, r.err);
+  CHECK(slurp(earlier) != "an earlier run's model");
+  fs::remove(earlier);  // the checkpoint alone is also an earlier run
+  r = run("train " + data + kArch + " --epochs 1 --batch-size 3 --out '" + earlier.string() + "'");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("earlier.pt.ckpt exists") != std::string::npos);
 }
 
 #ifdef BAGNET_DEFAULT_MODEL_FILE
@@ -183,6 +204,15 @@ TEST_CASE("the bundled default model is used without --weights") {
   }
   MESSAGE(right << " of " << pngs.size() << " examples classified correctly");
   CHECK(right >= int(pngs.size()) / 2);
+
+  // eval reads datasets by the same rule as report and patches: the examples' CSV names classes
+  // (a subset, sorted differently from the model's), matched by name.
+  const std::string csv = (examples / "labels.csv").string();
+  const Result evaluated = run("eval '" + csv + "' --json --threads 2");
+  REQUIRE_MESSAGE(evaluated.code == 0, evaluated.err);
+  const json e = json::parse(evaluated.out);
+  CHECK(e["examples"].get<size_t>() == pngs.size());
+  CHECK(e["top1"].get<double>() == doctest::Approx(double(right) / double(pngs.size())));
 }
 
 #ifdef BAGNET_FASHION_MNIST_DIR

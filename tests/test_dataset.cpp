@@ -303,3 +303,65 @@ TEST_CASE("DatasetSource: preprocessed tensors, cached or not; normalisation est
   CHECK(estimate.mean[0] == doctest::Approx(raw.mean().item<double>()).epsilon(1e-4));
   CHECK(estimate.std[0] == doctest::Approx(raw.std(false).item<double>()).epsilon(1e-3));
 }
+
+TEST_CASE("labels meet a model's classes by one rule, and a label that fits none names its file and line") {
+  const fs::path dir = scratch("relabel");
+  fs::create_directories(dir / "img");
+  write_png(dir / "img" / "a.png", 1);
+  const std::vector<std::string> model{"ant", "bee", "cat", "dog"};
+  auto expect_refused = [&](const std::string& csv_text, const std::vector<std::string>& fragments) {
+    write_bytes(dir / "list.csv", csv_text);
+    try {
+      bagnet::relabel_for_model(bagnet::open_dataset((dir / "list.csv").string()), model);
+      FAIL("accepted " << csv_text);
+    } catch (const bagnet::Error& e) {
+      CHECK(e.kind() == ErrorKind::BadInput);
+      for (const auto& f : fragments) CHECK_MESSAGE(std::string(e.what()).find(f) != std::string::npos, e.what());
+    }
+  };
+  // Names: remapped by name, whatever their sorted order in the dataset.
+  write_bytes(dir / "names.csv", "img/a.png,dog\nimg/a.png,bee\n");
+  const auto names = bagnet::relabel_for_model(bagnet::open_dataset((dir / "names.csv").string()), model);
+  CHECK(names->sample(0).label == 3);
+  CHECK(names->sample(1).label == 1);
+  CHECK(names->class_names() == model);
+  // Indices are the model's; one beyond its classes names the file and line.
+  write_bytes(dir / "index.csv", "img/a.png,3\nimg/a.png,0\n");
+  CHECK(bagnet::relabel_for_model(bagnet::open_dataset((dir / "index.csv").string()), model)->sample(0).label == 3);
+  expect_refused("path,label\nimg/a.png,1\nimg/a.png,12\n", {(dir / "list.csv").string() + ":3", "label 12", "4 classes"});
+  // Some names the model has, one it has not: refused, naming it.
+  expect_refused("img/a.png,cat\nimg/a.png,cow\n", {"class 'cow'", "not one of the model's classes"});
+  // IDX labels: the file and index.
+  write_bytes(dir / "t-images-idx3-ubyte", idx_images(3, 2, 2));
+  write_bytes(dir / "t-labels-idx1-ubyte", idx_labels({1, 7, 2}));
+  try {
+    bagnet::relabel_for_model(bagnet::open_dataset((dir / "t-images-idx3-ubyte").string()), model);
+    FAIL("accepted label 7");
+  } catch (const bagnet::Error& e) {
+    CHECK(std::string(e.what()).find((dir / "t-labels-idx1-ubyte").string() + "#1: label 7") != std::string::npos);
+  }
+}
+
+TEST_CASE("folder walks follow symbolic links and walk a folder reached twice once") {
+  const fs::path dir = scratch("links");
+  const fs::path elsewhere = scratch("links-target");
+  fs::create_directories(dir / "cat");
+  fs::create_directories(elsewhere / "more");
+  write_png(dir / "cat" / "a.png", 1);
+  write_png(elsewhere / "x.png", 2);
+  write_png(elsewhere / "more" / "y.png", 3);
+  fs::create_symlink(elsewhere / "x.png", dir / "cat" / "link.png");     // a linked file
+  fs::create_symlink(elsewhere / "more", dir / "cat" / "linked-folder");  // a linked folder
+  fs::create_symlink("..", dir / "cat" / "loop");                         // a loop back up
+  fs::create_symlink(dir / "missing.png", dir / "cat" / "dangling.png");  // a link to nothing
+  const bagnet::FolderFiles walk = bagnet::list_folder_files(dir);
+  std::vector<std::string> names;
+  for (const auto& f : walk.files) names.push_back(f.lexically_relative(dir).string());
+  CHECK(names == std::vector<std::string>{"cat/a.png", "cat/link.png", "cat/linked-folder/y.png"});
+  REQUIRE(walk.repeated_folders.size() == 1);
+  CHECK(walk.repeated_folders[0] == dir / "cat" / "loop");
+  // An image folder dataset takes the linked images too, and the loop does not hang it.
+  const auto data = bagnet::open_dataset(dir.string());
+  CHECK(data->size() == 3);
+  CHECK(data->sample(2).source == (dir / "cat" / "linked-folder" / "y.png").string());
+}

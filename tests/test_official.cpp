@@ -73,7 +73,7 @@ TEST_CASE("official outputs are reproduced") {
       const torch::Tensor bound = linear_difference_bound(
           net->features(input.to(load_options.device)), net->named_parameters()["fc.weight"].index_select(0, index.to(load_options.device)),
           net->named_parameters()["fc.bias"].index_select(0, index.to(load_options.device)));
-      CHECK(bound_relative_size(bound, part.logits) <= 1e-2);  // tight enough to catch a wrong row
+      CHECK(bound_relative_size(bound, part.logits) <= 0.05);  // a wrong row or offset moves logits by ~100%
       CHECK(bound_ratio(part.logits, map.logits.index_select(1, index), bound) <= 1);
 #ifdef BAGNET_HAVE_VISION
       // The PNG files decode to exactly the stored model inputs.

@@ -101,6 +101,31 @@ TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same o
   CHECK(slurp_file(dir / "merged" / "reports.jsonl") == reports);
   CHECK(slurp_file(dir / "merged" / "summary.json") == summary);
   CHECK(run("merge " + q(dir / "s0") + " " + q(dir / "s0") + " -o " + q(dir / "twice")).code == 2);
+  // The merge is what an unsharded run writes, run.json included.
+  CHECK(slurp_file(dir / "merged" / "run.json") == slurp_file(dir / "whole" / "run.json"));
+
+  // A folder holds one run: one more input, or another shard of the inputs, is refused, untouched.
+  const std::string more = inputs() + " '" + official("images/coffee-224x224.png") + "'";
+  CliResult r = run("report" + more + settings + " -o " + q(dir / "whole"));
+  CHECK(r.code == 2);
+  CHECK(r.err.find("holds a run over 6 samples, these inputs are 7") != std::string::npos);
+  r = run("report" + inputs() + settings + " --shard 0/1 -o " + q(dir / "s0"));
+  CHECK(r.code == 2);
+  CHECK(r.err.find("holds shard 0/3, this run is shard 0/1") != std::string::npos);
+  CHECK(slurp_file(dir / "whole" / "reports.jsonl") == reports);
+  // Merge refuses shards made with other settings, and an output folder that is one of its inputs.
+  REQUIRE(run("report" + inputs() + kModel + " --topk 3 --patches 2 --shard 1/3 -o " + q(dir / "s1-top3")).code == 0);
+  r = run("merge " + q(dir / "s0") + " " + q(dir / "s1-top3") + " " + q(dir / "s2") + " -o " + q(dir / "mixed"));
+  CHECK(r.code == 2);
+  CHECK(r.err.find("topk 3 there, 2 in the first folder") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "mixed" / "reports.jsonl"));
+  fs::remove(dir / "s1-top3" / "run.json");  // a folder from before run.json: the reports' settings still differ
+  CHECK(run("merge " + q(dir / "s0") + " " + q(dir / "s1-top3") + " " + q(dir / "s2") + " -o " + q(dir / "mixed")).code == 2);
+  const std::string s0 = slurp_file(dir / "s0" / "reports.jsonl");
+  r = run("merge " + q(dir / "s0") + " " + q(dir / "s1") + " " + q(dir / "s2") + " -o " + q(dir / "s0"));
+  CHECK(r.code == 2);
+  CHECK(r.err.find("is one of the shard folders") != std::string::npos);
+  CHECK(slurp_file(dir / "s0" / "reports.jsonl") == s0);
 
   // A kill in the middle of writing line 4: lines 1-3 complete, line 4 torn, no summary yet.
   fs::create_directories(dir / "killed");

@@ -58,11 +58,7 @@ int run_eval(int argc, char** argv) {
   eval.device = resolve_device(model_flags.device);
   const std::vector<std::string> names = model_class_names(model, model_flags.labels);
   const Preprocess preprocess = make_preprocess(image_flags, model);
-  const std::unique_ptr<Dataset> data = open_dataset(data_path);
-  if (!data->class_names().empty())
-    BAGNET_CHECK(data->class_names() == names, ErrorKind::BadInput, data_path,
-                 ": its class folders/names differ from the model's classes (", data->class_names().size(), " vs ",
-                 names.size(), "; names must match in order)");
+  const std::unique_ptr<Dataset> data = relabel_for_model(open_dataset(data_path), names);
   const int64_t cache_mb = limit > 0 ? 0 : parsed["cache-mb"].as<int64_t>();
   std::unique_ptr<ProgressBar> bar = std::make_unique<ProgressBar>("loading");
   const DatasetSource all(*data, preprocess, cache_mb, bar->callback());

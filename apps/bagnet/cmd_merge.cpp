@@ -2,6 +2,7 @@
 // reports.jsonl and summary.json an unsharded run writes (same order, same bytes).
 #include "commands.h"
 #include "options.h"
+#include "report_run.h"
 
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 
 namespace bagnet::cli {
@@ -50,11 +52,22 @@ int run_merge(int argc, char** argv) {
   const auto dirs = parsed["shards"].as<std::vector<std::string>>();
   const fs::path out_dir = parsed["output"].as<std::string>();
 
+  std::error_code ec;
+  for (const auto& dir : dirs)
+    BAGNET_CHECK(!fs::equivalent(dir, out_dir, ec), ErrorKind::InvalidArgument, "the output folder ", out_dir.string(),
+                 " is one of the shard folders (", dir, "); merge into another folder");
+
   std::vector<nlohmann::json> all;
   int64_t inputs = 0, count = 0, total = -1;
   std::set<int64_t> seen_shards;
-  std::string sha;
+  std::optional<nlohmann::json> first_run;
+  nlohmann::json first_report;
   for (const auto& dir : dirs) {
+    // Shards of one run only: the same samples, model, preprocessing and settings.
+    if (const auto run = read_run_identity(dir)) {
+      if (first_run) check_same_run(*run, *first_run, dir, false);
+      else first_run = run;
+    }
     const nlohmann::json summary = read_summary(fs::path(dir) / "summary.json");
     const auto reports = read_report_lines((fs::path(dir) / "reports.jsonl").string(), false);
     BAGNET_CHECK(static_cast<int64_t>(reports.size()) == summary.value("reported", int64_t(-1)), ErrorKind::BadInput,
@@ -71,14 +84,17 @@ int run_merge(int argc, char** argv) {
                    ": shard ", s["index"], " given twice");
     }
     for (const auto& r : reports) {
-      const std::string s = r["model"]["sha256"].get<std::string>();
-      BAGNET_CHECK(sha.empty() || sha == s, ErrorKind::InvalidArgument, dir,
-                   ": reports of another model (SHA-256 ", s.substr(0, 12), "..., others ", sha.substr(0, 12), "...)");
-      sha = s;
+      if (first_report.is_null()) first_report = r;
+      for (const char* key : {"sha256", "architecture", "preprocessing"})
+        BAGNET_CHECK(r["model"][key] == first_report["model"][key], ErrorKind::InvalidArgument, dir,
+                     ": reports made with another model or preprocessing than the first folder's (", key,
+                     " differs); merge only the shards of one run");
+      BAGNET_CHECK(r["settings"] == first_report["settings"], ErrorKind::InvalidArgument, dir,
+                   ": reports made with other settings (", r["settings"].dump(), ") than the first folder's (",
+                   first_report["settings"].dump(), "); merge only the shards of one run");
       all.push_back(r);
     }
   }
-  std::error_code ec;
   fs::create_directories(out_dir, ec);
   BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir.string(), ": cannot create the output folder (", ec.message(), ")");
   write_report_lines((out_dir / "reports.jsonl").string(), all);  // sorts; refuses a sample reported twice
@@ -87,6 +103,11 @@ int run_merge(int argc, char** argv) {
   });
   const nlohmann::json summary = summarize_reports(all, inputs);
   write_text_atomically((out_dir / "summary.json").string(), summary.dump(2) + "\n");
+  if (first_run) {  // what an unsharded run of the same inputs writes, so it can be resumed alike
+    nlohmann::json whole = *first_run;
+    whole["shard"] = {{"index", 0}, {"count", 1}};
+    write_run_identity(out_dir, whole);
+  }
   std::cerr << "merged " << all.size() << " reports from " << dirs.size() << " folders into " << out_dir.string() << "\n";
   bool complete = static_cast<int64_t>(all.size()) == inputs;
   if (count > 0 && static_cast<int64_t>(seen_shards.size()) != count) {

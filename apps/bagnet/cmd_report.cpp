@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "options.h"
 #include "progress.h"
+#include "report_run.h"
 #include "samples.h"
 
 #include <bagnet/atomic_file.h>
@@ -133,6 +134,11 @@ int run_report(int argc, char** argv) {
     fs::create_directories(out_dir, ec);
     BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir, ": cannot create the output folder (", ec.message(), ")");
     jsonl = (fs::path(out_dir) / "reports.jsonl").string();
+    Report probe;  // only its model and settings are used
+    probe.model = fp;
+    probe.settings = settings;
+    const nlohmann::json identity = run_identity(samples, report_to_json(probe), shard, shards);
+    if (const auto earlier = read_run_identity(out_dir)) check_same_run(*earlier, identity, out_dir, true);
     existing = read_report_lines(jsonl, true);
     for (const auto& r : existing) {
       const int64_t index = r["image"]["index"].get<int64_t>();
@@ -141,12 +147,8 @@ int run_report(int argc, char** argv) {
                    r["image"]["source"].get<std::string>(), ") that is not among these inputs; use another -o folder");
       done.insert(index);
     }
-    if (!existing.empty()) {
-      Report probe;  // only its model and settings are compared
-      probe.model = fp;
-      probe.settings = settings;
-      check_resumable(existing.front(), report_to_json(probe), jsonl);
-    }
+    if (!existing.empty()) check_resumable(existing.front(), report_to_json(probe), jsonl);  // folders without run.json
+    write_run_identity(out_dir, identity);
     out.open(jsonl, std::ios::binary | std::ios::app);
     BAGNET_CHECK(out.good(), ErrorKind::BadInput, jsonl, ": cannot open for appending");
   }

@@ -27,6 +27,25 @@
 namespace bagnet::cli {
 namespace {
 
+// Before any work: the folders of the outputs exist and are writable, and a model file or
+// checkpoint of another run is not replaced unless asked (--resume continues it instead).
+void check_output_paths(const std::vector<std::string>& paths, bool resume, bool overwrite) {
+  namespace fs = std::filesystem;
+  if (resume && overwrite) throw UsageError("give --resume (continue the checkpoint) or --overwrite (start afresh), not both");
+  for (const auto& path : paths) {
+    const fs::path folder = fs::absolute(path).parent_path();
+    std::error_code ec;
+    BAGNET_CHECK(fs::is_directory(folder, ec), ErrorKind::BadInput, path, ": the folder ", folder.string(),
+                 " does not exist (create it first)");
+    BAGNET_CHECK(::access(folder.c_str(), W_OK) == 0, ErrorKind::BadInput, path, ": the folder ", folder.string(),
+                 " is not writable");
+    BAGNET_CHECK(!fs::is_directory(path, ec), ErrorKind::BadInput, path, ": is a folder, expected a file name");
+    if (!resume && !overwrite && fs::exists(path, ec))
+      throw UsageError(path + " exists (from an earlier run); --resume continues that run, --overwrite starts afresh");
+  }
+}
+
+
 std::string shell_quote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@") ==
                         std::string::npos)
@@ -93,6 +112,7 @@ int run_train(int argc, char** argv) {
       ("o,output", "model file to write (also --out)", cxxopts::value<std::string>())
       ("checkpoint", "per-epoch checkpoint (default: OUT.ckpt)", cxxopts::value<std::string>()->default_value(""))
       ("resume", "continue from the checkpoint (same options; the finished epochs are kept)")
+      ("overwrite", "start afresh even if the model file or checkpoint exists (default: refuse)")
       ("epochs", "epochs", cxxopts::value<int64_t>()->default_value("10"))
       ("batch-size", "examples per step", cxxopts::value<int64_t>()->default_value("128"))
       ("optimizer", "sgd|adam", cxxopts::value<std::string>()->default_value("sgd"))
@@ -176,6 +196,7 @@ int run_train(int argc, char** argv) {
   if (limit < 0) throw UsageError("--limit must be >= 0");
   if (resume && !std::filesystem::exists(checkpoint))
     fail(ErrorKind::BadInput, checkpoint, ": no checkpoint to resume from");
+  check_output_paths({out, checkpoint}, resume, parsed.count("overwrite") > 0);
 
   configure_runtime(model_flags.threads);
   opt.device = resolve_device(model_flags.device);

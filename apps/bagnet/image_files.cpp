@@ -1,5 +1,7 @@
 #include "image_files.h"
 
+#include <bagnet/dataset.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -26,11 +28,6 @@ struct Candidate {
     return out;
   }
 };
-
-bool hidden(const fs::path& p) {
-  const std::string name = p.filename().string();
-  return !name.empty() && name[0] == '.' && name != "." && name != "..";
-}
 
 bool inside(const fs::path& path, const fs::path& dir) {
   if (dir.empty()) return false;
@@ -82,21 +79,19 @@ ImageFiles collect_image_files(const std::vector<std::string>& arguments, const 
       continue;
     }
     std::vector<fs::path> files;
-    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) break;
-      const fs::path& p = it->path();
-      if (hidden(p) || inside(fs::weakly_canonical(fs::absolute(p), ec), excluded)) {
-        if (it->is_directory(ec)) it.disable_recursion_pending();
-        continue;
-      }
-      if (!it->is_regular_file(ec)) continue;
+    const FolderFiles walk = list_folder_files(root, [&](const fs::path& folder) {
+      return inside(fs::weakly_canonical(fs::absolute(folder), ec), excluded) ||
+             fs::weakly_canonical(fs::absolute(folder), ec) == excluded;
+    });
+    for (const auto& p : walk.files) {
+      if (inside(fs::weakly_canonical(fs::absolute(p), ec), excluded)) continue;
       if (has_image_extension(p))
         files.push_back(p);
       else
         result.skipped.push_back(p.string());
     }
-    std::sort(files.begin(), files.end());
+    for (const auto& folder : walk.repeated_folders)
+      result.skipped.push_back(folder.string() + "/ (a folder reached again through a link: walked once)");
     for (const auto& f : files) {
       size_t inner = 0;
       for (const auto& part : f.lexically_relative(root).parent_path()) {

@@ -29,14 +29,11 @@ bool is_dataset(const std::string& path) {
 struct Samples::Part {
   std::string path;
   std::unique_ptr<Dataset> dataset;
-  std::vector<int64_t> to_model;  // dataset label -> model class; empty: the same index
   int64_t size() const { return dataset ? static_cast<int64_t>(dataset->size()) : 1; }
   SampleInfo info(int64_t i) const {
     if (!dataset) return SampleInfo{0, path, "", std::nullopt};
     const DatasetSample s = dataset->sample(static_cast<size_t>(i));
-    std::optional<int64_t> label;
-    if (s.label >= 0) label = s.label < static_cast<int64_t>(to_model.size()) ? to_model[size_t(s.label)] : s.label;
-    return SampleInfo{0, s.source, dataset->description(), label};
+    return SampleInfo{0, s.source, dataset->description(), s.label >= 0 ? std::optional<int64_t>(s.label) : std::nullopt};
   }
   cv::Mat image(int64_t i) const { return dataset ? dataset->image(static_cast<size_t>(i)) : read_image(path); }
 };
@@ -45,11 +42,7 @@ Samples::Samples(const std::vector<std::string>& inputs) {
   for (const auto& input : inputs) {
     auto part = std::make_unique<Part>();
     part->path = input;
-    if (is_dataset(input)) {
-      part->dataset = open_dataset(input);
-      if (class_names_.empty()) class_names_ = part->dataset->class_names();
-      label_classes_ = std::max(label_classes_, dataset_class_count(*part->dataset));
-    }
+    if (is_dataset(input)) part->dataset = open_dataset(input);
     starts_.push_back(total_);
     total_ += part->size();
     parts_.push_back(std::move(part));
@@ -73,28 +66,8 @@ SampleInfo Samples::info(int64_t index) const {
 }
 
 void Samples::use_model_classes(const std::vector<std::string>& model_names) {
-  for (auto& part : parts_) {
-    if (!part->dataset) continue;
-    const auto& names = part->dataset->class_names();
-    std::vector<int64_t> to_model;
-    std::string missing;
-    for (const auto& name : names) {
-      const auto found = std::find(model_names.begin(), model_names.end(), name);
-      if (found == model_names.end()) {
-        if (missing.empty()) missing = name;
-        continue;
-      }
-      to_model.push_back(static_cast<int64_t>(found - model_names.begin()));
-    }
-    if (to_model.empty()) continue;  // no name in common: labels are the model's indices
-    BAGNET_CHECK(missing.empty(), ErrorKind::BadInput, part->path, ": class '", missing,
-                 "' is not one of the model's classes (", to_model.size(), " of the dataset's ", names.size(),
-                 " class names are); use the model's class names or give --labels");
-    part->to_model = std::move(to_model);
-  }
-  const auto model_classes = static_cast<int64_t>(model_names.size());
-  BAGNET_CHECK(label_classes_ <= model_classes, ErrorKind::InvalidArgument, "the datasets' labels need ", label_classes_,
-               " classes, the model has ", model_classes);
+  for (auto& part : parts_)
+    if (part->dataset) part->dataset = relabel_for_model(std::move(part->dataset), model_names);
 }
 
 cv::Mat Samples::image(int64_t index) const {

@@ -35,13 +35,9 @@ class Samples {
   int64_t size() const { return total_; }
   SampleInfo info(int64_t index) const;
   cv::Mat image(int64_t index) const;        // decoded as read_image() does
-  // Class names the datasets carry (first non-empty list), to check against the model's.
-  const std::vector<std::string>& dataset_class_names() const { return class_names_; }
-  // Translates dataset labels to the model's class indices by name: a dataset whose class names are
-  // all among the model's gets its labels remapped by name (folders sorted differently from the
-  // model's classes, or a subset of them); one with none of them (e.g. ImageNet folders named by
-  // WordNet id) keeps its indices; one with only some of them is refused (BadInput). Labels that
-  // need more classes than the model has are refused (InvalidArgument).
+  // Translates dataset labels to the model's class indices by relabel_for_model()'s rule (dataset.h),
+  // the rule every command uses. Throws Error(BadInput) naming the file (and line) of a label that
+  // is not one of the model's classes.
   void use_model_classes(const std::vector<std::string>& model_names);
 
  private:
@@ -49,8 +45,6 @@ class Samples {
   std::vector<std::unique_ptr<Part>> parts_;
   std::vector<int64_t> starts_;
   int64_t total_ = 0;
-  std::vector<std::string> class_names_;
-  int64_t label_classes_ = 0;  // classes the datasets' labels need (0 without labelled datasets)
   const Part& locate(int64_t index, int64_t& local) const;
 };
 

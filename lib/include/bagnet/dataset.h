@@ -20,6 +20,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,8 @@ struct DatasetOptions {
 struct DatasetSample {
   std::string source;   // image file path, or "<images idx file>#<index>" for IDX
   int64_t label = -1;   // class index, -1 when unknown
+  std::string origin;   // where the label comes from, for messages: "list.csv:7", "<labels idx file>#<index>",
+                        // or the image path (image folders)
 };
 
 class Dataset {
@@ -50,6 +54,17 @@ class Dataset {
   virtual std::string description() const = 0;  // e.g. "IDX t10k-images-idx3-ubyte.gz (10000 images)"
 };
 
+// Files under `folder`, recursively, in sorted order. Symbolic links to files and folders are
+// followed; a folder reached a second time (a link loop, or two links to one folder) is walked once
+// and listed in `repeated_folders`; hidden entries (names starting with '.') and folders for which
+// `skip_folder` returns true are left out. Throws Error(BadInput) when a folder cannot be listed.
+struct FolderFiles {
+  std::vector<std::filesystem::path> files;             // regular files, as reached (links not resolved)
+  std::vector<std::filesystem::path> repeated_folders;  // reached again, not walked twice
+};
+FolderFiles list_folder_files(const std::filesystem::path& folder,
+                              const std::function<bool(const std::filesystem::path&)>& skip_folder = {});
+
 // Opens a dataset (see the layouts above). Throws Error(BadInput) naming the file (and the line of
 // a CSV) for missing, unreadable, corrupt or inconsistent data, e.g. an IDX label count that
 // differs from the image count.
@@ -58,6 +73,17 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, const DatasetOpti
 // The number of classes a dataset's labels need: class_names().size() when names are known, else
 // the largest label + 1 (0 when no sample is labelled).
 int64_t dataset_class_count(const Dataset& dataset);
+
+// The one rule by which every command matches a dataset's labels to a model's classes:
+//   - a dataset whose class names are all among the model's has its labels remapped by name (class
+//     folders sorted differently from the model's classes, or a subset of them);
+//   - one without class names (IDX, CSV with index labels) or with none of the model's (ImageNet
+//     folders named by WordNet id) keeps its labels as the model's class indices;
+//   - one with only some of the model's names is refused.
+// Every label must then be one of the model's classes. Throws Error(BadInput) naming the file (and
+// the CSV line, or the IDX index) of the first label that is not. Returns a view of `dataset` with
+// the model's labels and class names.
+std::unique_ptr<Dataset> relabel_for_model(std::unique_ptr<Dataset> dataset, const std::vector<std::string>& model_names);
 
 // A dataset as model input for training/evaluation: every image goes through `preprocess`. When
 // all preprocessed images fit into `cache_mb` they are decoded once up front (progress reported as

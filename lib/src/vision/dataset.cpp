@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 namespace bagnet {
 namespace {
@@ -30,7 +31,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 class IdxDataset : public Dataset {
  public:
   IdxDataset(const std::string& images_path, const std::string& labels_path, const DatasetOptions& options)
-      : path_(images_path), names_(options.class_names) {
+      : path_(images_path), labels_path_(labels_path), names_(options.class_names) {
     detail::IdxArray images = detail::read_idx(images_path, 3);
     detail::IdxArray labels = detail::read_idx(labels_path, 1);
     BAGNET_CHECK(images.dims[0] == labels.dims[0], ErrorKind::BadInput, labels_path, ": holds ", labels.dims[0],
@@ -49,7 +50,7 @@ class IdxDataset : public Dataset {
   const std::vector<std::string>& class_names() const override { return names_; }
   DatasetSample sample(std::size_t index) const override {
     check(index);
-    return {path_ + "#" + std::to_string(index), labels_[index]};
+    return {path_ + "#" + std::to_string(index), labels_[index], labels_path_ + "#" + std::to_string(index)};
   }
   cv::Mat image(std::size_t index) const override {
     check(index);
@@ -71,7 +72,7 @@ class IdxDataset : public Dataset {
     BAGNET_CHECK(index < labels_.size(), ErrorKind::InvalidArgument, "sample ", index, " out of range (",
                  labels_.size(), " samples)");
   }
-  std::string path_;
+  std::string path_, labels_path_;
   std::vector<std::string> names_;
   int rows_ = 0, cols_ = 0;
   std::vector<uint8_t> pixels_, labels_;
@@ -98,6 +99,44 @@ class FileDataset : public Dataset {
   std::vector<std::string> names_;
 };
 
+}  // namespace
+
+FolderFiles list_folder_files(const fs::path& folder, const std::function<bool(const fs::path&)>& skip_folder) {
+  FolderFiles out;
+  std::set<fs::path> walked;  // canonical paths of the folders walked so far
+  std::vector<fs::path> pending{folder};
+  while (!pending.empty()) {
+    const fs::path dir = pending.back();
+    pending.pop_back();
+    std::error_code ec;
+    const fs::path canonical = fs::canonical(dir, ec);
+    BAGNET_CHECK(!ec, ErrorKind::BadInput, dir.string(), ": cannot list (", ec.message(), ")");
+    if (!walked.insert(canonical).second) {
+      out.repeated_folders.push_back(dir);
+      continue;
+    }
+    std::vector<fs::path> subfolders;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const fs::path& p = it->path();
+      if (p.filename().string()[0] == '.') continue;
+      std::error_code type_ec;  // a dangling link is neither: left out
+      if (it->is_directory(type_ec)) {
+        if (!skip_folder || !skip_folder(p)) subfolders.push_back(p);
+      } else if (it->is_regular_file(type_ec)) {
+        out.files.push_back(p);
+      }
+    }
+    BAGNET_CHECK(!ec, ErrorKind::BadInput, dir.string(), ": cannot list (", ec.message(), ")");
+    // Depth-first in sorted order, so the first spelling of a repeated folder is the sorted-first one.
+    std::sort(subfolders.rbegin(), subfolders.rend());
+    for (auto& s : subfolders) pending.push_back(std::move(s));
+  }
+  std::sort(out.files.begin(), out.files.end());
+  return out;
+}
+
+namespace {
+
 std::unique_ptr<Dataset> open_image_folder(const fs::path& root, const DatasetOptions& options) {
   std::vector<std::string> classes;
   std::error_code ec;
@@ -112,18 +151,13 @@ std::unique_ptr<Dataset> open_image_folder(const fs::path& root, const DatasetOp
   for (size_t c = 0; c < classes.size(); ++c) {
     std::vector<std::string> files;
     const fs::path folder = root / classes[c];
-    for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::follow_directory_symlink, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (!it->is_regular_file() || name[0] == '.') continue;
-      const std::string ext = lower(it->path().extension().string());
+    for (const auto& file : list_folder_files(folder).files) {
+      const std::string ext = lower(file.extension().string());
       if (std::find(options.extensions.begin(), options.extensions.end(), ext) != options.extensions.end())
-        files.push_back(it->path().string());
+        files.push_back(file.string());
     }
-    BAGNET_CHECK(!ec, ErrorKind::BadInput, folder.string(), ": cannot list (", ec.message(), ")");
     BAGNET_CHECK(!files.empty(), ErrorKind::BadInput, folder.string(), ": class folder without images");
-    std::sort(files.begin(), files.end());
-    for (auto& f : files) samples.push_back({std::move(f), static_cast<int64_t>(c)});
+    for (auto& f : files) samples.push_back({f, static_cast<int64_t>(c), f});
   }
   const std::string description = "image folder " + root.string() + " (" + std::to_string(samples.size()) +
                                   " images, " + std::to_string(classes.size()) + " classes)";
@@ -233,7 +267,7 @@ std::unique_ptr<Dataset> open_csv(const fs::path& csv, const DatasetOptions& opt
                      ": class index ", label, " out of range for ", names.size(), " classes");
       }
     }
-    samples.push_back({r.path, label});
+    samples.push_back({r.path, label, where});
   }
   const std::string description =
       "CSV " + csv.filename().string() + " (" + std::to_string(samples.size()) + " images)";
@@ -273,6 +307,57 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, const DatasetOpti
                ": not a dataset (expected a folder of class folders, a .csv list, or an "
                "*-images-idx3-ubyte[.gz] file)");
   return std::make_unique<IdxDataset>(path, labels, options);
+}
+
+namespace {
+
+// A dataset seen with a model's class indices and names.
+class RelabelledDataset : public Dataset {
+ public:
+  RelabelledDataset(std::unique_ptr<Dataset> inner, std::vector<int64_t> to_model, std::vector<std::string> names)
+      : inner_(std::move(inner)), to_model_(std::move(to_model)), names_(std::move(names)) {}
+  std::size_t size() const override { return inner_->size(); }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  DatasetSample sample(std::size_t index) const override {
+    DatasetSample s = inner_->sample(index);
+    if (s.label >= 0 && !to_model_.empty()) s.label = to_model_[static_cast<size_t>(s.label)];
+    return s;
+  }
+  cv::Mat image(std::size_t index) const override { return inner_->image(index); }
+  std::string description() const override { return inner_->description(); }
+
+ private:
+  std::unique_ptr<Dataset> inner_;
+  std::vector<int64_t> to_model_;  // dataset label -> model class; empty: the same index
+  std::vector<std::string> names_;
+};
+
+}  // namespace
+
+std::unique_ptr<Dataset> relabel_for_model(std::unique_ptr<Dataset> dataset, const std::vector<std::string>& model_names) {
+  const auto& names = dataset->class_names();
+  std::vector<int64_t> to_model;
+  std::string missing;
+  for (const auto& name : names) {
+    const auto found = std::find(model_names.begin(), model_names.end(), name);
+    if (found == model_names.end()) {
+      if (missing.empty()) missing = name;
+      continue;
+    }
+    to_model.push_back(static_cast<int64_t>(found - model_names.begin()));
+  }
+  if (!to_model.empty())
+    BAGNET_CHECK(missing.empty(), ErrorKind::BadInput, dataset->description(), ": class '", missing,
+                 "' is not one of the model's classes (", to_model.size(), " of the dataset's ", names.size(),
+                 " class names are); use the model's class names or give the model's labels");
+  const auto classes = static_cast<int64_t>(model_names.size());
+  auto view = std::make_unique<RelabelledDataset>(std::move(dataset), std::move(to_model), model_names);
+  for (size_t i = 0; i < view->size(); ++i) {
+    const DatasetSample s = view->sample(i);
+    BAGNET_CHECK(s.label < classes, ErrorKind::BadInput, s.origin, ": label ", s.label,
+                 " is not a class of the model, which has ", classes, " classes (0..", classes - 1, ")");
+  }
+  return view;
 }
 
 int64_t dataset_class_count(const Dataset& dataset) {

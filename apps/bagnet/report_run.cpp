@@ -1,0 +1,79 @@
+#include "report_run.h"
+
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/sha256.h>
+
+#include <fstream>
+
+namespace bagnet::cli {
+
+namespace fs = std::filesystem;
+
+nlohmann::json run_identity(const Samples& samples, const nlohmann::json& report, int64_t shard, int64_t shards) {
+  // One line per sample, in order: a changed, added, removed or relabelled input changes the digest.
+  std::string listing;
+  for (int64_t i = 0; i < samples.size(); ++i) {
+    const SampleInfo info = samples.info(i);
+    listing += info.source + '\t' + (info.label ? std::to_string(*info.label) : "-") + '\n';
+  }
+  const auto* bytes = reinterpret_cast<const uint8_t*>(listing.data());
+  nlohmann::json model = nlohmann::json::object();
+  for (const char* key : {"sha256", "architecture", "preprocessing"}) model[key] = report.at("model").at(key);
+  return {{"format", "bagnet-lens report run"},
+          {"version", 1},
+          {"samples", samples.size()},
+          {"sources_sha256", sha256_hex(bytes, listing.size())},
+          {"model", model},
+          {"settings", report.at("settings")},
+          {"shard", {{"index", shard}, {"count", shards}}}};
+}
+
+std::optional<nlohmann::json> read_run_identity(const fs::path& folder) {
+  const fs::path path = folder / "run.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  BAGNET_CHECK(in.good(), ErrorKind::BadInput, path.string(), ": cannot open");
+  try {
+    nlohmann::json identity = nlohmann::json::parse(in);
+    for (const char* key : {"samples", "sources_sha256", "model", "settings", "shard"})
+      BAGNET_CHECK(identity.contains(key), ErrorKind::BadInput, path.string(), ": no '", key, "' (not a report run)");
+    return identity;
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::BadInput, path.string(), ": not JSON (", e.what(), ")");
+  }
+}
+
+void write_run_identity(const fs::path& folder, const nlohmann::json& identity) {
+  write_text_atomically((folder / "run.json").string(), identity.dump(2) + "\n");
+}
+
+void check_same_run(const nlohmann::json& old, const nlohmann::json& now, const std::string& folder, bool compare_shard) {
+  // Resuming compares a folder with this run; merging compares a shard folder with the first one.
+  const std::string here = compare_shard ? "here" : "in the first folder";
+  const std::string hint = compare_shard ? "; use another -o folder" : "; merge only the shards of one run";
+  BAGNET_CHECK(old["samples"] == now["samples"], ErrorKind::InvalidArgument, folder, " holds a run over ", old["samples"],
+               " samples, ", compare_shard ? "these inputs are " : "the first folder's over ", now["samples"], hint);
+  BAGNET_CHECK(old["sources_sha256"] == now["sources_sha256"], ErrorKind::InvalidArgument, folder, " holds a run over ",
+               old["samples"], " other samples than ", here, " (same count, other files, order or labels)", hint);
+  for (const char* key : {"sha256", "architecture", "preprocessing"})
+    BAGNET_CHECK(old["model"][key] == now["model"][key], ErrorKind::InvalidArgument, folder,
+                 " holds a run with another model or preprocessing than ", here, " (", key, " differs)", hint);
+  if (old["settings"] != now["settings"]) {
+    std::string differences;
+    for (const auto& [key, value] : now["settings"].items())
+      if (!old["settings"].contains(key) || old["settings"][key] != value)
+        differences += (differences.empty() ? "" : ", ") + key + " " +
+                       (old["settings"].contains(key) ? old["settings"][key].dump() : "unset") + " there, " +
+                       value.dump() + " " + here;
+    fail(ErrorKind::InvalidArgument, folder, " holds a run with other settings (", differences, ")", hint);
+  }
+  const auto shard_text = [](const nlohmann::json& s) { return s["index"].dump() + "/" + s["count"].dump(); };
+  BAGNET_CHECK(old["shard"]["count"] == now["shard"]["count"] && (!compare_shard || old["shard"]["index"] == now["shard"]["index"]),
+               ErrorKind::InvalidArgument, folder, " holds shard ", shard_text(old["shard"]),
+               compare_shard ? ", this run is shard " + shard_text(now["shard"])
+                             : ", the first folder is a shard of " + now["shard"]["count"].dump(), hint);
+}
+
+}  // namespace bagnet::cli

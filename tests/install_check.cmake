@@ -1,0 +1,31 @@
+# Installs this build into a temporary prefix, builds examples/library against the installed
+# package (find_package(bagnet-lens), bagnet::core and bagnet::vision) and runs its program on an
+# official fixture: the package works for a user's project, not only inside this tree.
+# Run by CTest: cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -DCHECKPOINT=... -DIMAGE=... -P install_check.cmake
+foreach(var BUILD_DIR SOURCE_DIR WORK_DIR CHECKPOINT IMAGE)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "install_check.cmake needs -D${var}=...")
+  endif()
+endforeach()
+
+function(run_step)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT code EQUAL 0)
+    message(FATAL_ERROR "failed (${code}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+run_step(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
+run_step(${CMAKE_COMMAND} -S "${SOURCE_DIR}/examples/library" -B "${WORK_DIR}/build"
+         -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
+run_step(${CMAKE_COMMAND} --build "${WORK_DIR}/build" -j2)
+run_step("${WORK_DIR}/build/evidence_map" "${CHECKPOINT}" "${IMAGE}" "${WORK_DIR}/map.npy" 281 3)
+if(NOT step_output MATCHES "2 classes, 27x27 patches of 9 px")
+  message(FATAL_ERROR "unexpected output of evidence_map: ${step_output}")
+endif()
+if(NOT EXISTS "${WORK_DIR}/map.npy")
+  message(FATAL_ERROR "evidence_map wrote no map")
+endif()
+message(STATUS "installed package builds and runs: ${step_output}")
