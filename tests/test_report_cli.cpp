@@ -135,7 +135,7 @@ TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same o
   std::ofstream(dir / "killed" / "reports.jsonl", std::ios::binary) << reports.substr(0, cut);
   const CliResult resumed = run("report" + inputs() + settings + " -o " + q(dir / "killed"));
   REQUIRE(resumed.code == 0);
-  CHECK(resumed.err.find("3 from an earlier run") != std::string::npos);
+  CHECK_MESSAGE(resumed.err.find("3 from an earlier run") != std::string::npos, resumed.err);
   CHECK(slurp_file(dir / "killed" / "reports.jsonl") == reports);
   CHECK(slurp_file(dir / "killed" / "summary.json") == summary);
 
