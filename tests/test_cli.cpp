@@ -44,6 +44,8 @@ const std::string kAsStored = " --resize none --crop none --threads " + std::to_
 TEST_CASE("help lists commands and examples") {
   const Result top = run("--help");
   CHECK(top.code == 0);
+  const Result version = run("--version");
+  CHECK(version.out == "bagnet-lens " BAGNET_PROJECT_VERSION "\n");  // CMake's project() is the one source
   CHECK(top.out.find("Exit codes") != std::string::npos);
   for (const std::string command : {"info", "predict", "evidence", "heatmap"}) {
     const Result r = run(command + " --help");
@@ -226,6 +228,12 @@ TEST_CASE("bad input gives one clear line and the documented exit code") {
   r = run("predict " + image("chelsea-224x224.png") + weights("bagnet33-s33.pth.tar") + " --resize 20 --crop none");
   CHECK(r.code == 3);
   CHECK(r.err.find("33") != std::string::npos);
+
+  // A library message names the flags, not the library's option fields.
+  r = run("predict " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --resize 40 --crop 64");
+  CHECK(r.code == 3);
+  CHECK(r.err.find("smaller than the 64x64 crop (use a larger --resize, or --crop none)") != std::string::npos);
+  CHECK(r.err.find("Preprocess::") == std::string::npos);
 }
 
 TEST_CASE("arguments a command does not take are refused; info takes the file; close flags are suggested") {
@@ -259,6 +267,28 @@ TEST_CASE("arguments a command does not take are refused; info takes the file; c
     CHECK(r.code == 0);
     CHECK(fs::exists(out));
   }
+  // --stride native is the model's own stride (8 for the official BagNets), reported as such.
+  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class 1 -o '" +
+          (dir / "native.npy").string() + "' --json");
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["stride"] == 8);
+  CHECK(nlohmann::json::parse(r.out)["geometry"]["kind"] == "native");
+  r = run("evidence " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --class 1 --stride 16 -o '" +
+          (dir / "native.npy").string() + "'");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("native (8) or 1, 2, 4, 8") != std::string::npos);
+#ifdef BAGNET_DEFAULT_MODEL_FILE
+  // The bundled model's native stride is 2: its map says 2, and stride 4 is refused at once.
+  const std::string example = " '" + std::string(BAGNET_SOURCE_DIR) + "/assets/examples/0000_ankle-boot.png'";
+  r = run("evidence" + example + " --class 1 -o '" + (dir / "default.npy").string() + "' --json");
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["stride"] == 2);
+  CHECK(nlohmann::json::parse(r.out)["geometry"]["stride"] == 2);
+  r = run("evidence" + example + " --class 1 --stride 4 -o '" + (dir / "default.npy").string() + "'");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("native (2) or 1, 2") != std::string::npos);
+#endif
+
   // ImageNet's "Cardigan" (264, a dog) and "cardigan" (474, a sweater): exact names pick each,
   // a name matching both only case-insensitively is refused with both listed; a class given twice is refused.
   const fs::path out = dir / "cardigan.npy";

@@ -16,15 +16,16 @@ namespace bagnet::cli {
 int run_evidence(int argc, char** argv) {
   cxxopts::Options options("bagnet evidence",
                            "Compute the BagNet evidence map of an image: for each requested class, the logit of "
-                           "every q x q patch on the stride-8 grid, written as a float32 .npy array [K, H', W'] "
-                           "(K classes in the order asked). Cell (i, j) sees model-input rows [8i, 8i+q) and "
-                           "columns [8j, 8j+q); the mean over all cells is the image logit.");
+                           "every q x q patch on the model's native grid (every 8 px for the official BagNets), written as a float32 .npy array [K, H', W'] "
+                           "(K classes in the order asked). With native stride s, cell (i, j) sees model-input rows [s*i, s*i+q) "
+                           "and columns [s*j, s*j+q); the mean over all cells is the image logit.");
   options.positional_help("IMAGE");
   add_model_flags(options);
   add_image_flags(options);
   options.add_options("Output")
-      ("stride", "8: the native patch map; 4, 2, 1: the dense map (patch centred on every pixel, zero-padded) "
-                 "sampled every N pixels", cxxopts::value<int>()->default_value("8"))
+      ("stride", "native: the model's own patch map (stride 8 for the official BagNets, 2 for the bundled model); "
+                 "N below it (1, 2, 4, ...): the dense map (patch centred on every pixel, zero-padded) sampled "
+                 "every N pixels", cxxopts::value<std::string>()->default_value("native"))
       ("method", "dense maps: shared (every layer once per position; fast, exact) or patchwise (the authors' patch-by-patch reference, slow)",
        cxxopts::value<std::string>()->default_value("shared"))
       ("max-memory", "dense maps: memory budget in MB for one tile of activations",
@@ -56,18 +57,19 @@ int run_evidence(int argc, char** argv) {
   EvidenceOptions evidence;
   evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);
   const ModelInput input = load_image(images[0], make_preprocess(image_flags, model));
-  const int stride = parsed["stride"].as<int>();
+  const int64_t stride = resolve_map_stride(model.arch, parsed["stride"].as<std::string>());
+  const bool native = stride == total_stride(model.arch);
   const std::string method = parsed["method"].as<std::string>();
   if (method != "shared" && method != "patchwise") throw UsageError("--method must be shared or patchwise, got '" + method + "'");
-  if (stride != 8 && stride != 4 && stride != 2 && stride != 1) throw UsageError("--stride must be 8, 4, 2 or 1");
-  if (stride == 8 && method != "shared") throw UsageError("--method applies to dense maps (--stride 4, 2 or 1)");
+  if (native && method != "shared") throw UsageError("--method applies to dense maps (a --stride below the native " +
+                                                     std::to_string(stride) + ")");
   const torch::Tensor batch = input.tensor.unsqueeze(0);
   const auto& t = input.transform;
   torch::Tensor logits, totals;
   std::vector<int64_t> classes;
   nlohmann::json geometry;
   std::string description;
-  if (stride == 8) {
+  if (native) {
     const EvidenceMap map = compute_evidence(model.net, batch, evidence);
     const MapGeometry& g = map.geometry;
     logits = map.logits[0];

@@ -324,7 +324,7 @@ int run_train(int argc, char** argv) {
   std::string command_line = "bagnet train";
   for (int i = 1; i < argc; ++i) command_line += " " + shell_quote(argv[i]);
   nlohmann::json provenance = {
-      {"tool", "bagnet-lens 0.1.0"},
+      {"tool", bagnet_version()},
       {"torch_version", torch_version()},
       {"command", command_line},
       {"data", data_path},

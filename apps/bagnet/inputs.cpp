@@ -16,7 +16,7 @@ int for_each_input(const std::vector<std::string>& inputs, const std::function<v
       process(input);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::InvalidArgument) throw;
-      std::cerr << "error: " << e.what() << "\n";
+      std::cerr << "error: " << in_cli_terms(e.what()) << "\n";
       ++failed;
       last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
     }

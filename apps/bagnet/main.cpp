@@ -4,6 +4,7 @@
 #include "options.h"
 
 #include <bagnet/error.h>
+#include <bagnet/runtime.h>
 
 #include <opencv2/core/utils/logger.hpp>
 
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (name == "--version") {
-    std::cout << "bagnet-lens 0.1.0\n";
+    std::cout << bagnet::bagnet_version() << "\n";
     return kExitOk;
   }
   for (const auto& command : kCommands) {
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
       std::cerr << "error: " << e.what() << " (see bagnet " << name << " --help)\n";
       return kExitUsage;
     } catch (const bagnet::Error& e) {
-      std::cerr << "error: " << e.what() << "\n";
+      std::cerr << "error: " << in_cli_terms(e.what()) << "\n";
       switch (e.kind()) {
         case bagnet::ErrorKind::InvalidArgument: return kExitUsage;
         case bagnet::ErrorKind::BadInput: return kExitBadInput;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -211,6 +212,19 @@ std::vector<std::string> model_class_names(const LoadedModel& model, const std::
       static_cast<int64_t>(model.meta->class_names.size()) == model.arch.num_classes)
     return model.meta->class_names;
   return class_names_for(model.arch.num_classes, labels_path);
+}
+
+// The library names its own option fields in messages; here they become the flags that set them.
+std::string in_cli_terms(std::string message) {
+  static const std::pair<const char*, const char*> kFlags[] = {
+      {"set Preprocess::resize larger, or Preprocess::crop to none", "use a larger --resize, or --crop none"},
+      {"LoadOptions::arch chooses", "--arch chooses"},
+      {"choose the device spec", "use --device"},
+  };
+  for (const auto& [field, flag] : kFlags)
+    for (size_t at = message.find(field); at != std::string::npos; at = message.find(field, at + 1))
+      message.replace(at, std::strlen(field), flag);
+  return message;
 }
 
 std::string fixed(double value, int digits) {

@@ -73,6 +73,10 @@ PreprocessInfo describe_preprocess(const Preprocess& preprocess);
 // Class names: --labels when given, else the model file's, else ImageNet's / class_N.
 std::vector<std::string> model_class_names(const LoadedModel& model, const std::string& labels_path);
 
+// A library message with its option fields (Preprocess::crop, LoadOptions::arch, ...) replaced by
+// the flags that set them; every `error:` line goes through it.
+std::string in_cli_terms(std::string message);
+
 // Fixed-precision float formatting for text output.
 std::string fixed(double value, int digits);
 

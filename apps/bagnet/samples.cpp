@@ -90,7 +90,8 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
   throw UsageError("--shard must be I/N with 0 <= I < N, got '" + text + "'");
 }
 
-std::string sample_error(const SampleInfo& info, const std::string& message) {
+std::string sample_error(const SampleInfo& info, const std::string& library_message) {
+  const std::string message = in_cli_terms(library_message);
   if (message.compare(0, info.source.size(), info.source) == 0) return "error: " + message;
   return "error: " + info.source + ": " + message;
 }

@@ -43,6 +43,11 @@ void validate_arch(const Arch& arch);
 void name_arch(Arch& arch);
 
 int64_t receptive_field(const Arch& arch);     // q: side of the square patch one map cell sees
+// Block `block` of stage `stage` (0-based): a 3x3 middle convolution for the first kernel3[stage]
+// blocks, else 1x1; the stage's stride on its first block only. The one statement of the rule
+// (model, folded dense network, receptive field and parameter count all use it).
+int64_t block_kernel(const Arch& arch, size_t stage, int64_t block);
+int64_t block_stride(const Arch& arch, size_t stage, int64_t block);
 int64_t total_stride(const Arch& arch);        // pixel distance between neighbouring map cells
 int64_t feature_channels(const Arch& arch);    // channels entering the classifier
 int64_t parameter_count(const Arch& arch);     // trainable parameters (conv, BN affine, fc)

@@ -55,6 +55,15 @@ struct DenseOptions {
   ProgressCallback on_progress;    // called after each tile (or patch row)
 };
 
+// The strides at which maps of `arch` can be computed, in increasing order: the dense strides (1
+// and each product of the leading layer strides below the total) and last the native stride
+// (total_stride: the network's own map, one forward pass). The bundled Fashion-MNIST model gives
+// {1, 2}, the official BagNets {1, 2, 4, 8}.
+std::vector<int64_t> map_strides(const Arch& arch);
+// "native" or a number -> a stride of map_strides(arch); the native stride means the native map.
+// Throws Error(InvalidArgument) listing the valid strides.
+int64_t resolve_map_stride(const Arch& arch, const std::string& spec);
+
 // The dense evidence map as the BagNet paper defines it: the normalised image is zero-padded by
 // (q-1)/2 on every side and map cell (i, j) is the logit of the q x q patch centred on input pixel
 // (stride*i, stride*j).

@@ -14,6 +14,8 @@ void configure_runtime(int threads = 0);
 // Throws Error(InvalidArgument) for unknown specs and Error(Runtime) for unavailable devices.
 torch::Device resolve_device(const std::string& spec);
 
+// "bagnet-lens X.Y.Z", the version of this library (from CMake's project()).
+std::string bagnet_version();
 std::string torch_version();       // e.g. "1.13.1"
 std::string device_description(const torch::Device& device);  // e.g. "cpu (2 threads)"
 

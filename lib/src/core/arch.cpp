@@ -13,14 +13,6 @@ struct PathConv {
   int64_t stride;
 };
 
-int64_t block_kernel(const Arch& arch, size_t stage, int64_t block) {
-  return block < arch.kernel3[stage] ? 3 : 1;
-}
-
-int64_t block_stride(const Arch& arch, size_t stage, int64_t block) {
-  return block == 0 ? arch.strides[stage] : 1;
-}
-
 std::vector<PathConv> main_path(const Arch& arch) {
   std::vector<PathConv> convs{{1, 1}, {3, 1}};  // stem: conv1 1x1, conv2 3x3, no padding
   for (size_t s = 0; s < arch.blocks.size(); ++s)
@@ -82,6 +74,14 @@ std::string join(const std::vector<int64_t>& values) {
 }
 
 }  // namespace
+
+int64_t block_kernel(const Arch& arch, size_t stage, int64_t block) {
+  return block < arch.kernel3[stage] ? 3 : 1;
+}
+
+int64_t block_stride(const Arch& arch, size_t stage, int64_t block) {
+  return block == 0 ? arch.strides[stage] : 1;
+}
 
 bool Arch::operator==(const Arch& o) const {
   return in_channels == o.in_channels && stem_width == o.stem_width && blocks == o.blocks &&

@@ -1,6 +1,7 @@
 #include <bagnet/error.h>
 #include <bagnet/evidence.h>
 
+#include "classifier_rows.h"
 #include "cpu_block_cache.h"
 #include "folded_net.h"
 
@@ -119,16 +120,33 @@ Box DenseMap::patch_box(int64_t row, int64_t col) const {
   return Box{row * stride - half, col * stride - half, patch, patch};
 }
 
+std::vector<int64_t> map_strides(const Arch& arch) { return detail::dense_strides(arch); }
+
+int64_t resolve_map_stride(const Arch& arch, const std::string& spec) {
+  const auto strides = map_strides(arch);
+  if (spec == "native") return total_stride(arch);
+  std::string listed;
+  for (const int64_t s : strides) listed += (listed.empty() ? "" : ", ") + std::to_string(s);
+  int64_t stride = 0;
+  try {
+    size_t used = 0;
+    stride = std::stoll(spec, &used);
+    if (used != spec.size()) stride = 0;
+  } catch (const std::exception&) {
+  }
+  BAGNET_CHECK(std::find(strides.begin(), strides.end(), stride) != strides.end(), ErrorKind::InvalidArgument,
+               "stride '", spec, "' is not one of this model's map strides: native (", total_stride(arch),
+               ") or ", listed, " (1 and the products of its leading layer strides)");
+  return stride;
+}
+
 DenseMap compute_dense_evidence(BagNet& net, const torch::Tensor& input, const DenseOptions& options) {
   const Arch& arch = net->arch();
   BAGNET_CHECK(input.dim() == 4 && input.size(1) == arch.in_channels, ErrorKind::BadInput,
                "dense evidence input: expected [N, ", arch.in_channels, ", H, W], got ", input.sizes());
   BAGNET_CHECK(input.scalar_type() == torch::kFloat, ErrorKind::BadInput, "dense evidence input: expected float32");
   BAGNET_CHECK(input.size(2) >= 1 && input.size(3) >= 1, ErrorKind::BadInput, "dense evidence input is empty");
-  const auto allowed = detail::dense_strides(arch);
-  BAGNET_CHECK(options.stride >= 1 && std::find(allowed.begin(), allowed.end(), options.stride) != allowed.end(),
-               ErrorKind::InvalidArgument, "dense stride ", options.stride,
-               " is not a product of the leading layer strides of this architecture");
+  resolve_map_stride(arch, std::to_string(options.stride));  // the one check of strides
   DenseMap map;
   map.patch = receptive_field(arch);
   map.stride = options.stride;
@@ -137,9 +155,7 @@ DenseMap compute_dense_evidence(BagNet& net, const torch::Tensor& input, const D
   map.classes = options.classes;
   if (map.classes.empty())
     for (int64_t c = 0; c < arch.num_classes; ++c) map.classes.push_back(c);
-  for (int64_t c : map.classes)
-    BAGNET_CHECK(c >= 0 && c < arch.num_classes, ErrorKind::InvalidArgument, "class index ", c,
-                 " out of range: the model has ", arch.num_classes, " classes");
+  detail::check_class_indices(map.classes, arch.num_classes);
   const int64_t rows = ceil_div(map.input_height, map.stride), cols = ceil_div(map.input_width, map.stride);
   const int64_t half = (map.patch - 1) / 2;
 

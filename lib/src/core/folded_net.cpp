@@ -1,5 +1,7 @@
 #include "folded_net.h"
 
+#include "classifier_rows.h"
+
 #include <bagnet/error.h>
 
 #include <torch/torch.h>
@@ -103,11 +105,11 @@ double folded_flops(const Arch& arch, int64_t h, int64_t w, int64_t output_strid
   int64_t inplanes = arch.stem_width, kept = 1, dilation = 1;
   for (size_t s = 0; s < arch.blocks.size(); ++s) {
     for (int64_t b = 0; b < arch.blocks[s]; ++b) {
-      const int64_t stride = b == 0 ? arch.strides[s] : 1, planes = arch.widths[s], out = planes * arch.expansion;
+      const int64_t stride = block_stride(arch, s, b), planes = arch.widths[s], out = planes * arch.expansion;
       const bool keep = stride > 1 && dilation == 1 && kept * stride <= output_stride;
       int64_t rh = ch, rw = cw;
       conv(ch, cw, inplanes, planes, 1, 1, 1);
-      conv(ch, cw, planes, planes, b < arch.kernel3[s] ? 3 : 1, keep ? stride : 1, dilation);
+      conv(ch, cw, planes, planes, block_kernel(arch, s, b), keep ? stride : 1, dilation);
       conv(ch, cw, planes, out, 1, 1, 1);
       if (stride != 1 || inplanes != out) {
         if (keep) conv(rh, rw, inplanes, out, 1, stride, 1);
@@ -145,7 +147,7 @@ FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form)
   for (size_t s = 0; s < arch.blocks.size(); ++s) {
     for (int64_t b = 0; b < arch.blocks[s]; ++b) {
       const std::string prefix = "layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".";
-      const int64_t stride = b == 0 ? arch.strides[s] : 1;
+      const int64_t stride = block_stride(arch, s, b);
       const bool keep = stride > 1 && removed == 1 && kept * stride <= output_stride;
       FoldedBlock block;
       block.conv1 = fold(p, prefix + "conv1", prefix + "bn1", 1, 1);
@@ -198,12 +200,7 @@ torch::Tensor FoldedNet::merge_phases(const torch::Tensor& logits, int64_t rows,
 }
 
 torch::Tensor FoldedNet::classify(const torch::Tensor& x, const std::vector<int64_t>& classes) const {
-  torch::Tensor weight = fc_weight_, bias = fc_bias_;
-  if (!classes.empty()) {
-    const auto index = torch::tensor(classes, torch::kLong).to(weight.device());
-    weight = weight.index_select(0, index);
-    bias = bias.index_select(0, index);
-  }
+  const auto [weight, bias] = classifier_rows(fc_weight_, fc_bias_, classes);
   return torch::conv2d(x, channels_last(weight), bias);
 }
 

@@ -1,6 +1,8 @@
 #include <bagnet/error.h>
 #include <bagnet/model.h>
 
+#include "classifier_rows.h"
+
 #include <torch/torch.h>
 
 #include <unordered_map>
@@ -74,9 +76,7 @@ BagNetImpl::BagNetImpl(const Arch& arch) : arch_(arch) {
   for (size_t s = 0; s < arch.blocks.size(); ++s) {
     nn::Sequential stage;
     for (int64_t b = 0; b < arch.blocks[s]; ++b) {
-      const int64_t kernel = b < arch.kernel3[s] ? 3 : 1;
-      const int64_t stride = b == 0 ? arch.strides[s] : 1;
-      stage->push_back(Bottleneck(inplanes, arch.widths[s], arch.expansion, kernel, stride));
+      stage->push_back(Bottleneck(inplanes, arch.widths[s], arch.expansion, block_kernel(arch, s, b), block_stride(arch, s, b)));
       inplanes = arch.widths[s] * arch.expansion;
     }
     stages_.push_back(register_module("layer" + std::to_string(s + 1), stage));
@@ -96,15 +96,7 @@ torch::Tensor BagNetImpl::features(const torch::Tensor& input) {
 }
 
 torch::Tensor BagNetImpl::patch_logits(const torch::Tensor& features, const std::vector<int64_t>& classes) {
-  torch::Tensor weight = fc->weight, bias = fc->bias;
-  if (!classes.empty()) {
-    for (int64_t c : classes)
-      BAGNET_CHECK(c >= 0 && c < arch_.num_classes, ErrorKind::InvalidArgument, "class index ", c,
-                   " out of range: the model has ", arch_.num_classes, " classes (0..", arch_.num_classes - 1, ")");
-    const auto index = torch::tensor(classes, torch::kLong).to(weight.device());
-    weight = weight.index_select(0, index);
-    bias = bias.index_select(0, index);
-  }
+  const auto [weight, bias] = detail::classifier_rows(fc->weight, fc->bias, classes);
   // A 1x1 convolution instead of a per-position matmul: convolutions run on oneDNN, matmul on a
   // slow reference BLAS in some LibTorch builds.
   return torch::conv2d(features, weight.view({weight.size(0), weight.size(1), 1, 1}), bias);
@@ -153,7 +145,7 @@ void load_state_dict(BagNet& net, const StateDict& tensors) {
     std::sort(problems.begin(), problems.end());
     const size_t more = problems.size() - 1;
     fail(ErrorKind::BadInput, "checkpoint does not fit: ", problems.front(),
-         more ? " (and " + std::to_string(more) + " more mismatches; pass --arch to choose the architecture)" : "");
+         more ? " (and " + std::to_string(more) + " more mismatches; LoadOptions::arch chooses the architecture)" : "");
   }
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : tensors) {

@@ -33,13 +33,15 @@ torch::Device resolve_device(const std::string& spec) {
       }
     }
     BAGNET_CHECK(torch::cuda::is_available(), ErrorKind::Runtime, "device '", spec,
-                 "' requested, but this LibTorch build has no usable CUDA device (use --device cpu or auto)");
+                 "' requested, but this LibTorch build has no usable CUDA device (choose the device spec cpu or auto)");
     const auto count = static_cast<int64_t>(torch::cuda::device_count());
     BAGNET_CHECK(index < count, ErrorKind::Runtime, "device '", spec, "': only ", count, " CUDA device(s) present");
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   fail(ErrorKind::InvalidArgument, "unknown device '", spec, "' (expected auto, cpu, cuda or cuda:N)");
 }
+
+std::string bagnet_version() { return "bagnet-lens " BAGNET_VERSION; }
 
 std::string torch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +

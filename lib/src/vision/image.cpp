@@ -112,7 +112,7 @@ ModelInput preprocess(const cv::Mat& image, const Preprocess& options) {
     const int64_t c = *options.crop;
     BAGNET_CHECK(c <= t.resized_height && c <= t.resized_width, ErrorKind::BadInput, "image is ",
                  t.resized_height, "x", t.resized_width, " after resizing, smaller than the ", c, "x", c,
-                 " crop (use --resize or --crop none)");
+                 " crop (set Preprocess::resize larger, or Preprocess::crop to none)");
     t.crop_top = static_cast<int64_t>(std::lround((t.resized_height - c) / 2.0));
     t.crop_left = static_cast<int64_t>(std::lround((t.resized_width - c) / 2.0));
     cropped = resized(cv::Rect(int(t.crop_left), int(t.crop_top), int(c), int(c)));
