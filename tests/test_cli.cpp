@@ -233,7 +233,7 @@ TEST_CASE("bad input gives one clear line and the documented exit code") {
   r = run("predict " + image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + " --resize 40 --crop 64");
   CHECK(r.code == 3);
   CHECK(r.err.find("smaller than the 64x64 crop (use a larger --resize, or --crop none)") != std::string::npos);
-  CHECK(r.err.find("Preprocess::") == std::string::npos);
+  CHECK(r.err.find("InputSpec::") == std::string::npos);
 }
 
 TEST_CASE("arguments a command does not take are refused; info takes the file; close flags are suggested") {

@@ -280,7 +280,7 @@ TEST_CASE("DatasetSource: preprocessed tensors, cached or not; normalisation est
   write_bytes(dir / "s-images-idx3-ubyte", images);
   write_bytes(dir / "s-labels-idx1-ubyte", idx_labels({0, 1, 1, 0}));
   const auto data = bagnet::open_dataset((dir / "s-images-idx3-ubyte").string());
-  bagnet::Preprocess prep;
+  bagnet::InputSpec prep;
   prep.resize = std::nullopt;
   prep.crop = 4;
   prep.channels = 1;
@@ -297,7 +297,7 @@ TEST_CASE("DatasetSource: preprocessed tensors, cached or not; normalisation est
   const float pixel = float(uint8_t(images[16 + 3 * 36 + 1 * 6 + 1])) / 255.0f;
   CHECK(a[0][0][0][0].item<float>() == doctest::Approx((pixel - 0.5f) / 0.25f));
 
-  bagnet::Preprocess estimate = prep;
+  bagnet::InputSpec estimate = prep;
   bagnet::estimate_normalisation(*data, estimate);
   const torch::Tensor raw = (cached.images({0, 1, 2, 3}) * 0.25 + 0.5).to(torch::kDouble);
   CHECK(estimate.mean[0] == doctest::Approx(raw.mean().item<double>()).epsilon(1e-4));

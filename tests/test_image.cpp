@@ -101,7 +101,7 @@ TEST_CASE("unreadable and corrupt files give one clear error") {
 
 TEST_CASE("resize and centre crop follow torchvision and map back to the original") {
   cv::Mat image(300, 400, CV_32FC3, cv::Scalar(0.5f, 0.5f, 0.5f));
-  Preprocess p;  // resize 256, crop 224
+  InputSpec p;  // resize 256, crop 224
   const ModelInput in = preprocess(image, p);
   const ImageTransform& t = in.transform;
   CHECK(t.resized_height == 256);
@@ -130,7 +130,7 @@ TEST_CASE("resize and centre crop follow torchvision and map back to the origina
 
 TEST_CASE("single-channel models get a grey input") {
   cv::Mat image(40, 40, CV_32FC3, cv::Scalar(0.2f, 0.4f, 0.6f));  // RGB
-  Preprocess p;
+  InputSpec p;
   p.resize = std::nullopt;
   p.crop = 32;
   p.channels = 1;

@@ -78,7 +78,7 @@ TEST_CASE("official outputs are reproduced") {
 #ifdef BAGNET_HAVE_VISION
       // The PNG files decode to exactly the stored model inputs.
       for (size_t n = 0; n < names.size(); ++n) {
-        Preprocess p;
+        InputSpec p;
         p.resize = std::nullopt;
         p.crop = std::nullopt;
         const ModelInput in = load_image(official("images/" + names[n].get<std::string>() + "-" + size + ".png"), p);

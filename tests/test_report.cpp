@@ -83,12 +83,14 @@ TinyNet tiny_net(int64_t classes) {
   m.num_classes = classes;
   m.torch_version = "test";
   m.device = "cpu";
-  m.preprocessing = PreprocessInfo{std::nullopt, 32, 3, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}};
+  m.preprocessing.resize = std::nullopt;
+  m.preprocessing.crop = 32;
+  m.preprocessing.mean = {0.5f, 0.5f, 0.5f};
+  m.preprocessing.std = {0.25f, 0.25f, 0.25f};
   for (int64_t c = 0; c < classes; ++c) t.context.class_names.push_back("c" + std::to_string(c));
   ImageInfo& im = t.context.image;
   im.source = "x.png";
-  im.original_height = im.resized_height = im.input_height = 32;
-  im.original_width = im.resized_width = im.input_width = 32;
+  im.transform = ImageTransform::identity(32, 32);
   return t;
 }
 
@@ -206,11 +208,10 @@ TEST_CASE("reports of a random-weight BagNet validate against the schema; total 
     const torch::Tensor input = torch::randn({3, 32, 40});
     ReportContext context = tiny.context;
     context.image.index = i;
-    context.image.input_width = context.image.original_width = context.image.resized_width = 40;
     if (i % 4 != 3) context.image.label = i % 6;
-    context.to_original = [](const Box& b) {  // a 2x upscale, as ImageTransform would give
-      return std::array<double, 4>{2.0 * b.top, 2.0 * b.left, 2.0 * b.bottom(), 2.0 * b.right()};
-    };
+    context.image.transform = ImageTransform::identity(32, 40);  // the input, from a 2x larger original
+    context.image.transform.original_height = 64;
+    context.image.transform.original_width = 80;
     ReportOptions options;
     options.topk = 3;
     options.patches = 4;

@@ -57,7 +57,7 @@ int run_eval(int argc, char** argv) {
   LoadedModel model = open_model(model_flags);
   eval.device = resolve_device(model_flags.device);
   const std::vector<std::string> names = model_class_names(model, model_flags.labels);
-  const Preprocess preprocess = make_preprocess(image_flags, model);
+  const InputSpec preprocess = make_input_spec(image_flags, model);
   const std::unique_ptr<Dataset> data = relabel_for_model(open_dataset(data_path), names);
   const int64_t cache_mb = limit > 0 ? 0 : parsed["cache-mb"].as<int64_t>();
   std::unique_ptr<ProgressBar> bar = std::make_unique<ProgressBar>("loading");

@@ -56,7 +56,7 @@ int run_evidence(int argc, char** argv) {
   const auto names = model_class_names(model, model_flags.labels);
   EvidenceOptions evidence;
   evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);
-  const ModelInput input = load_image(images[0], make_preprocess(image_flags, model));
+  const ModelInput input = load_image(images[0], make_input_spec(image_flags, model));
   const int64_t stride = resolve_map_stride(model.arch, parsed["stride"].as<std::string>());
   const bool native = stride == total_stride(model.arch);
   const std::string method = parsed["method"].as<std::string>();

@@ -44,7 +44,7 @@ int run_predict(int argc, char** argv) {
 
   LoadedModel model = open_model(model_flags);
   const auto names = model_class_names(model, model_flags.labels);
-  const Preprocess preprocess = make_preprocess(image_flags, model);
+  const InputSpec preprocess = make_input_spec(image_flags, model);
   topk = std::min<int>(topk, static_cast<int>(model.arch.num_classes));
 
   nlohmann::json results = nlohmann::json::array();

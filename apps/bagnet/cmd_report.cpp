@@ -34,18 +34,7 @@ ReportContext make_context(const ModelFingerprint& model, const std::vector<std:
   im.source = sample.source;
   im.dataset = sample.dataset;
   im.label = sample.label;
-  im.original_height = t.original_height;
-  im.original_width = t.original_width;
-  im.resized_height = t.resized_height;
-  im.resized_width = t.resized_width;
-  im.crop_top = t.crop_top;
-  im.crop_left = t.crop_left;
-  im.input_height = t.input_height;
-  im.input_width = t.input_width;
-  c.to_original = [t](const Box& box) {
-    const BoxF b = t.to_original(box);
-    return std::array<double, 4>{b.top, b.left, b.bottom, b.right};
-  };
+  im.transform = t;
   return c;
 }
 
@@ -117,8 +106,8 @@ int run_report(int argc, char** argv) {
   LoadedModel model = open_model(model_flags);
   const auto names = model_class_names(model, model_flags.labels);
   samples.use_model_classes(names);  // also refuses labels beyond the model's classes
-  const Preprocess prep = make_preprocess(image_flags, model);
-  const ModelFingerprint fp = fingerprint(model, describe_preprocess(prep));
+  const InputSpec prep = make_input_spec(image_flags, model);
+  const ModelFingerprint fp = fingerprint(model, prep);
   settings.topk = std::min<int64_t>(settings.topk, model.arch.num_classes);
 
   std::vector<int64_t> mine;

@@ -96,6 +96,38 @@ class LogProgress {
   bool enabled_;
 };
 
+// The model's input: sizes from the flags, else the initial model file's, the defaults (other
+// checkpoints) or the first image's shorter side (from scratch); normalisation from the flags, the
+// initial model file, ImageNet's (RGB checkpoints) or estimated from the training data.
+InputSpec plan_input_spec(const ImageFlags& flags, const std::string& mean_flag, const std::string& std_flag,
+                          const Arch& arch, const std::optional<ModelMeta>& init_meta, bool from_checkpoint,
+                          const Dataset& data, std::string& normalisation) {
+  InputSpec spec = init_meta ? init_meta->input : default_input_spec(arch.in_channels);
+  if (!init_meta && !from_checkpoint) {
+    const cv::Mat first = data.image(0);
+    spec.resize = spec.crop = std::min(first.rows, first.cols);
+  }
+  if (flags.resize != "auto") spec.resize = parse_size_option(flags.resize, "--resize");
+  if (flags.crop != "auto") spec.crop = parse_size_option(flags.crop, "--crop");
+  if (mean_flag.empty() != std_flag.empty()) throw UsageError("give both --mean and --std, or neither");
+  if (!mean_flag.empty()) {
+    spec.mean = parse_floats(mean_flag, "--mean");
+    spec.std = parse_floats(std_flag, "--std");
+    normalisation = "given";
+  } else if (init_meta) {
+    normalisation = "from the initial model file";
+  } else if (from_checkpoint && spec.channels == 3) {
+    normalisation = "ImageNet";  // default_input_spec's
+  } else {
+    spec.mean.assign(size_t(spec.channels), 0.5f);
+    estimate_normalisation(data, spec);
+    normalisation = "estimated from the training data";
+  }
+  if (static_cast<int64_t>(spec.mean.size()) != spec.channels || static_cast<int64_t>(spec.std.size()) != spec.channels)
+    throw UsageError("--mean/--std need " + std::to_string(spec.channels) + " values");
+  return spec;
+}
+
 }  // namespace
 
 int run_train(int argc, char** argv) {
@@ -241,45 +273,9 @@ int run_train(int argc, char** argv) {
     throw UsageError("--head-only and --new-head need --weights FILE");
   }
 
-  // Preprocessing: sizes from the flags, the checkpoint, or the first image; normalisation from
-  // the flags, the checkpoint, ImageNet's for official RGB checkpoints, or estimated from the data.
-  Preprocess prep;
-  prep.channels = arch.in_channels;
-  BAGNET_CHECK(prep.channels == 1 || prep.channels == 3, ErrorKind::InvalidArgument,
-               "images can only feed models with 1 or 3 input channels, this one has ", prep.channels);
-  std::optional<int64_t> auto_resize, auto_crop;
-  if (init_meta) {
-    auto_resize = init_meta->input.resize;
-    auto_crop = init_meta->input.crop;
-  } else if (!model_flags.weights.empty()) {
-    auto_resize = 256;
-    auto_crop = 224;
-  } else {
-    const cv::Mat first = data->image(0);
-    auto_resize = auto_crop = std::min(first.rows, first.cols);
-  }
-  prep.resize = image_flags.resize == "auto" ? auto_resize : parse_size_option(image_flags.resize, "--resize");
-  prep.crop = image_flags.crop == "auto" ? auto_crop : parse_size_option(image_flags.crop, "--crop");
-  const std::string mean_flag = parsed["mean"].as<std::string>(), std_flag = parsed["std"].as<std::string>();
-  if (mean_flag.empty() != std_flag.empty()) throw UsageError("give both --mean and --std, or neither");
   std::string normalisation;
-  if (!mean_flag.empty()) {
-    prep.mean = parse_floats(mean_flag, "--mean");
-    prep.std = parse_floats(std_flag, "--std");
-    normalisation = "given";
-  } else if (init_meta) {
-    prep.mean = init_meta->input.mean;
-    prep.std = init_meta->input.std;
-    normalisation = "from the initial model file";
-  } else if (!model_flags.weights.empty() && prep.channels == 3) {
-    normalisation = "ImageNet";  // Preprocess's defaults
-  } else {
-    prep.mean.assign(size_t(prep.channels), 0.5f);
-    estimate_normalisation(*data, prep);
-    normalisation = "estimated from the training data";
-  }
-  if (static_cast<int64_t>(prep.mean.size()) != prep.channels || static_cast<int64_t>(prep.std.size()) != prep.channels)
-    throw UsageError("--mean/--std need " + std::to_string(prep.channels) + " values");
+  const InputSpec prep = plan_input_spec(image_flags, parsed["mean"].as<std::string>(), parsed["std"].as<std::string>(),
+                                         arch, init_meta, !model_flags.weights.empty(), *data, normalisation);
   for (size_t c = 0; c < prep.mean.size(); ++c) opt.fill.push_back(-prep.mean[c] / prep.std[c]);
 
   std::unique_ptr<ProgressBar> loading = std::make_unique<ProgressBar>("loading");
@@ -344,7 +340,7 @@ int run_train(int argc, char** argv) {
   ModelMeta meta;
   meta.arch = arch;
   meta.class_names = names;
-  meta.input = InputSpec{prep.channels, prep.resize, prep.crop, prep.mean, prep.std};
+  meta.input = prep;
   meta.training = provenance.dump();
   opt.checkpoint_meta = meta;
 

@@ -175,36 +175,11 @@ std::optional<int64_t> size_option(const std::string& text, const std::string& f
 
 }  // namespace
 
-Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch) {
-  Preprocess p;
-  p.resize = size_option(flags.resize, "--resize", 256);
-  p.crop = size_option(flags.crop, "--crop", 224);
-  p.channels = arch.in_channels;
-  BAGNET_CHECK(arch.in_channels == 1 || arch.in_channels == 3, ErrorKind::InvalidArgument,
-               "images can only feed models with 1 or 3 input channels, this one has ", arch.in_channels);
-  if (arch.in_channels == 1) {
-    p.mean = {0.5f};
-    p.std = {0.5f};
-  }
-  return p;
-}
-
-PreprocessInfo describe_preprocess(const Preprocess& p) {
-  return PreprocessInfo{p.resize, p.crop, p.channels, p.mean, p.std};
-}
-
-Preprocess make_preprocess(const ImageFlags& flags, const LoadedModel& model) {
-  if (!model.meta) return make_preprocess(flags, model.arch);
-  const InputSpec& in = model.meta->input;
-  Preprocess p;
-  p.resize = size_option(flags.resize, "--resize", in.resize);
-  p.crop = size_option(flags.crop, "--crop", in.crop);
-  p.channels = in.channels;
-  p.mean = in.mean;
-  p.std = in.std;
-  BAGNET_CHECK(p.channels == 1 || p.channels == 3, ErrorKind::InvalidArgument,
-               "images can only feed models with 1 or 3 input channels, this one has ", p.channels);
-  return p;
+InputSpec make_input_spec(const ImageFlags& flags, const LoadedModel& model) {
+  InputSpec spec = input_spec_of(model);
+  spec.resize = size_option(flags.resize, "--resize", spec.resize);
+  spec.crop = size_option(flags.crop, "--crop", spec.crop);
+  return spec;
 }
 
 std::vector<std::string> model_class_names(const LoadedModel& model, const std::string& labels_path) {
@@ -217,7 +192,7 @@ std::vector<std::string> model_class_names(const LoadedModel& model, const std::
 // The library names its own option fields in messages; here they become the flags that set them.
 std::string in_cli_terms(std::string message) {
   static const std::pair<const char*, const char*> kFlags[] = {
-      {"set Preprocess::resize larger, or Preprocess::crop to none", "use a larger --resize, or --crop none"},
+      {"set InputSpec::resize larger, or InputSpec::crop to none", "use a larger --resize, or --crop none"},
       {"LoadOptions::arch chooses", "--arch chooses"},
       {"choose the device spec", "use --device"},
   };

@@ -65,15 +65,16 @@ std::string default_model_path();
 // Configures threads and loads the model on the chosen device (the default model when no
 // --weights was given).
 LoadedModel open_model(const ModelFlags& flags);
-// Resize/crop/normalisation for the model: from its model file (model_file.h) where the flags say
-// auto, else the ImageNet defaults (256 / 224, ImageNet mean and std; 0.5/0.5 for grey models).
-Preprocess make_preprocess(const ImageFlags& flags, const LoadedModel& model);
-Preprocess make_preprocess(const ImageFlags& flags, const Arch& arch);
-PreprocessInfo describe_preprocess(const Preprocess& preprocess);
+// The model's input spec (input_spec_of: its model file's, else the defaults) with --resize and
+// --crop applied where they are not auto.
+InputSpec make_input_spec(const ImageFlags& flags, const LoadedModel& model);
+inline InputSpec make_preprocess(const ImageFlags& flags, const LoadedModel& model) {  // the older name
+  return make_input_spec(flags, model);
+}
 // Class names: --labels when given, else the model file's, else ImageNet's / class_N.
 std::vector<std::string> model_class_names(const LoadedModel& model, const std::string& labels_path);
 
-// A library message with its option fields (Preprocess::crop, LoadOptions::arch, ...) replaced by
+// A library message with its option fields (InputSpec::crop, LoadOptions::arch, ...) replaced by
 // the flags that set them; every `error:` line goes through it.
 std::string in_cli_terms(std::string message);
 

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   try {
     bagnet::configure_runtime(2);  // threads; TF32 off
     bagnet::LoadedModel model = bagnet::load_model(argv[1]);
-    bagnet::Preprocess preprocess;  // resize 256, centre crop 224, ImageNet mean/std (RGB checkpoints)
+    bagnet::InputSpec preprocess;  // resize 256, centre crop 224, ImageNet mean/std (RGB checkpoints)
     const bagnet::ModelInput input = bagnet::load_image(argv[2], preprocess);  // [3, 224, 224] float32
     bagnet::EvidenceOptions options;
     for (int i = 4; i < argc; ++i) options.classes.push_back(std::atoll(argv[i]));  // empty: all classes

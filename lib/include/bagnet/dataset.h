@@ -91,18 +91,18 @@ std::unique_ptr<Dataset> relabel_for_model(std::unique_ptr<Dataset> dataset, con
 // be decoded or its preprocessed size differs from the others (fix the size with a crop).
 class DatasetSource : public ExampleSource {
  public:
-  DatasetSource(const Dataset& dataset, Preprocess preprocess, int64_t cache_mb = 2048,
+  DatasetSource(const Dataset& dataset, InputSpec preprocess, int64_t cache_mb = 2048,
                 const ProgressCallback& on_progress = {});
   int64_t size() const override { return static_cast<int64_t>(labels_.size()); }
   int64_t label(int64_t index) const override { return labels_.at(static_cast<size_t>(index)); }
   torch::Tensor images(const std::vector<int64_t>& indices) const override;  // [B, C, H, W] float32
   std::string source(int64_t index) const override;
-  const Preprocess& preprocess() const { return preprocess_; }
+  const InputSpec& preprocess() const { return preprocess_; }
 
  private:
   torch::Tensor load(int64_t index) const;
   const Dataset& dataset_;
-  Preprocess preprocess_;
+  InputSpec preprocess_;
   std::vector<int64_t> labels_;
   std::vector<int64_t> shape_;  // C, H, W of the first image
   torch::Tensor cache_;         // [N, C, H, W] when cached
@@ -111,6 +111,6 @@ class DatasetSource : public ExampleSource {
 // Per-channel mean and standard deviation of the preprocessed pixel values (on [0, 1], before
 // normalisation) over up to `max_images` evenly spaced images: the normalisation for training
 // from scratch. Sets preprocess.mean/std.
-void estimate_normalisation(const Dataset& dataset, Preprocess& preprocess, int64_t max_images = 10000);
+void estimate_normalisation(const Dataset& dataset, InputSpec& preprocess, int64_t max_images = 10000);
 
 }  // namespace bagnet

@@ -7,6 +7,8 @@
 //   bagnet::EvidenceMap map = bagnet::compute_evidence(model.net, input, opt);
 //   map.logits;                      // [N, 2, H', W'] float32, CPU
 //   map.geometry.cell_box(0, 0);     // the input pixels cell (0, 0) sees
+// Full programs (built against the installed package by the tests): examples/library/evidence_map.cpp
+// (this map) and examples/library/dense_map.cpp (compute_dense_evidence below).
 #include <bagnet/arch.h>
 #include <bagnet/model.h>
 

@@ -70,4 +70,9 @@ struct LoadedModel {
 // For bagnet-lens model files the architecture (strides included) comes from the file's metadata.
 LoadedModel load_model(const std::string& path, const LoadOptions& options = {});
 
+// How images become this model's input: the model file's spec when it has one, else the defaults
+// for its channel count (default_input_spec). Throws Error(InvalidArgument) for a model that images
+// cannot feed (neither 1 nor 3 input channels).
+InputSpec input_spec_of(const LoadedModel& model);
+
 }  // namespace bagnet

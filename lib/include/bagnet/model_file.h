@@ -6,26 +6,17 @@
 //
 //   bagnet::ModelMeta meta;
 //   meta.arch = net->arch();  meta.class_names = {...};  meta.input.resize = 28; ...
-//   bagnet::save_model("model.bagnet.pt", net, meta);
+//   bagnet::save_model_file("model.bagnet.pt", bagnet::state_dict_of(net), meta);
 //   bagnet::LoadedModel m = bagnet::load_model("model.bagnet.pt");   // m.meta is set
 #include <bagnet/arch.h>
 #include <bagnet/checkpoint.h>
+#include <bagnet/model_input.h>
 
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace bagnet {
-
-
-// How images become model input (mirrors bagnet::Preprocess of image.h, without OpenCV).
-struct InputSpec {
-  int64_t channels = 3;
-  std::optional<int64_t> resize = 256;  // shorter side; nullopt: keep the size
-  std::optional<int64_t> crop = 224;    // centre crop side; nullopt: no crop
-  std::vector<float> mean{0.485f, 0.456f, 0.406f};  // per channel, on [0, 1] pixel values
-  std::vector<float> std{0.229f, 0.224f, 0.225f};
-};
 
 struct ModelMeta {
   Arch arch;                              // full architecture, strides included

@@ -2,7 +2,8 @@
 // Evidence reports: what drove a BagNet's decision on one image, and for a mistake which patches
 // pulled it from the true class. Versioned JSON, schema in docs/report-schema.json.
 //
-//   bagnet::ReportContext ctx;  ctx.model = bagnet::fingerprint(model, prep, names);  ctx.image = ...;
+//   bagnet::ReportContext ctx;  ctx.model = bagnet::fingerprint(model, spec);  ctx.class_names = names;
+//   ctx.image.transform = input.transform;  (and index, source, label)
 //   bagnet::Report r = bagnet::build_report(model.net, input.tensor, ctx, bagnet::ReportOptions{});
 //   std::string line = bagnet::report_to_json(r).dump();
 //
@@ -29,13 +30,6 @@ constexpr int kReportVersion = 1;
 constexpr const char* kSummarySchema = "bagnet-lens/summary";
 constexpr int kSummaryVersion = 1;
 
-// The image preprocessing as numbers (image.h's Preprocess, without depending on OpenCV).
-struct PreprocessInfo {
-  std::optional<int64_t> resize, crop;
-  int64_t channels = 3;
-  std::vector<float> mean, std;
-};
-
 // Enough to reproduce the numbers of a report.
 struct ModelFingerprint {
   std::string path, sha256;
@@ -44,7 +38,7 @@ struct ModelFingerprint {
   int64_t receptive_field = 0, stride = 0, num_classes = 0;
   std::string torch_version, device;
   std::string precision = "float32";
-  PreprocessInfo preprocessing;
+  InputSpec preprocessing;
 };
 
 struct ImageInfo {
@@ -52,19 +46,13 @@ struct ImageInfo {
   std::string source;              // image path, or "<idx file>#<i>"
   std::string dataset;             // dataset description, empty for an image argument
   std::optional<int64_t> label;    // true class when known
-  int64_t original_height = 0, original_width = 0;
-  int64_t resized_height = 0, resized_width = 0;
-  int64_t crop_top = 0, crop_left = 0;
-  int64_t input_height = 0, input_width = 0;
+  ImageTransform transform;        // original image -> model input; boxes go back through it
 };
 
 struct ReportContext {
   ModelFingerprint model;
   ImageInfo image;
   std::vector<std::string> class_names;  // index -> name, num_classes entries
-  // Model-input box -> original-image box {top, left, bottom, right} (ImageTransform::to_original).
-  // Empty: the identity.
-  std::function<std::array<double, 4>(const Box&)> to_original;
 };
 
 struct ReportOptions {
@@ -156,7 +144,7 @@ struct Report {
 };
 
 // Fills a fingerprint from a loaded model (SHA-256 from the checkpoint) and the device.
-ModelFingerprint fingerprint(const LoadedModel& model, const PreprocessInfo& preprocessing);
+ModelFingerprint fingerprint(const LoadedModel& model, const InputSpec& preprocessing);
 
 // The report of one image: `input` [C, H, W] float32, normalised (on any device). Throws
 // Error(InvalidArgument) for bad options or a label outside the classes.

@@ -154,6 +154,12 @@ void load_state_dict(BagNet& net, const StateDict& tensors) {
   }
 }
 
+InputSpec input_spec_of(const LoadedModel& model) {
+  if (!model.meta) return default_input_spec(model.arch.in_channels);
+  default_input_spec(model.meta->input.channels);  // the same check of the channel count
+  return model.meta->input;
+}
+
 LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   LoadedModel loaded;
   loaded.path = path;

@@ -20,10 +20,8 @@ ReportPatch to_report_patch(const PatchScore& p, const ReportContext& context) {
   r.col = p.col;
   r.value = p.value;
   r.box = p.box;
-  r.original = context.to_original
-                   ? context.to_original(p.box)
-                   : std::array<double, 4>{double(p.box.top), double(p.box.left), double(p.box.bottom()),
-                                           double(p.box.right())};
+  const BoxF b = context.image.transform.to_original(p.box);
+  r.original = {b.top, b.left, b.bottom, b.right};
   return r;
 }
 
@@ -50,7 +48,7 @@ int64_t arg_max(const std::vector<double>& values) {
 
 }  // namespace
 
-ModelFingerprint fingerprint(const LoadedModel& model, const PreprocessInfo& preprocessing) {
+ModelFingerprint fingerprint(const LoadedModel& model, const InputSpec& preprocessing) {
   ModelFingerprint f;
   f.path = model.path;
   f.sha256 = model.checkpoint.sha256;

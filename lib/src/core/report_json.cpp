@@ -67,10 +67,10 @@ json report_to_json(const Report& r) {
                 {"source", im.source},
                 {"dataset", im.dataset.empty() ? json(nullptr) : json(im.dataset)},
                 {"label", im.label ? json(*im.label) : json(nullptr)},
-                {"original_size", {im.original_height, im.original_width}},
-                {"resized_size", {im.resized_height, im.resized_width}},
-                {"crop_offset", {im.crop_top, im.crop_left}},
-                {"input_size", {im.input_height, im.input_width}},
+                {"original_size", {im.transform.original_height, im.transform.original_width}},
+                {"resized_size", {im.transform.resized_height, im.transform.resized_width}},
+                {"crop_offset", {im.transform.crop_top, im.transform.crop_left}},
+                {"input_size", {im.transform.input_height, im.transform.input_width}},
                 {"map_size", {r.map_rows, r.map_cols}},
                 {"patches", r.map_rows * r.map_cols}};
 

@@ -5,7 +5,7 @@
 
 namespace bagnet {
 
-DatasetSource::DatasetSource(const Dataset& dataset, Preprocess preprocess, int64_t cache_mb,
+DatasetSource::DatasetSource(const Dataset& dataset, InputSpec preprocess, int64_t cache_mb,
                              const ProgressCallback& on_progress)
     : dataset_(dataset), preprocess_(std::move(preprocess)) {
   const int64_t n = static_cast<int64_t>(dataset.size());
@@ -52,9 +52,9 @@ torch::Tensor DatasetSource::images(const std::vector<int64_t>& indices) const {
 
 std::string DatasetSource::source(int64_t index) const { return dataset_.sample(static_cast<size_t>(index)).source; }
 
-void estimate_normalisation(const Dataset& dataset, Preprocess& preprocess, int64_t max_images) {
+void estimate_normalisation(const Dataset& dataset, InputSpec& preprocess, int64_t max_images) {
   BAGNET_CHECK(dataset.size() > 0, ErrorKind::BadInput, "cannot estimate the normalisation of an empty dataset");
-  Preprocess raw = preprocess;
+  InputSpec raw = preprocess;
   raw.mean.assign(static_cast<size_t>(raw.channels), 0.0f);
   raw.std.assign(static_cast<size_t>(raw.channels), 1.0f);
   const int64_t n = static_cast<int64_t>(dataset.size());

@@ -13,17 +13,6 @@
 
 namespace bagnet {
 
-BoxF ImageTransform::to_original(const Box& b) const {
-  const double sy = double(original_height) / double(resized_height);
-  const double sx = double(original_width) / double(resized_width);
-  return BoxF{(b.top + crop_top) * sy, (b.left + crop_left) * sx, (b.bottom() + crop_top) * sy,
-              (b.right() + crop_left) * sx};
-}
-
-BoxF ImageTransform::input_region() const {
-  return to_original(Box{0, 0, input_height, input_width});
-}
-
 cv::Mat read_image(const std::string& path) {
   std::error_code ec;
   BAGNET_CHECK(!std::filesystem::is_directory(path, ec), ErrorKind::BadInput, path, ": is a directory, expected an image");
@@ -71,7 +60,7 @@ std::optional<int64_t> parse_size_option(const std::string& text, const std::str
   fail(ErrorKind::InvalidArgument, flag, " expects a size in pixels (1..65536) or 'none', got '", text, "'");
 }
 
-ModelInput preprocess(const cv::Mat& image, const Preprocess& options) {
+ModelInput preprocess(const cv::Mat& image, const InputSpec& options) {
   BAGNET_CHECK(!image.empty() && image.type() == CV_32FC3, ErrorKind::InvalidArgument,
                "preprocess: expected an RGB float image (CV_32FC3)");
   BAGNET_CHECK(options.channels == 1 || options.channels == 3, ErrorKind::InvalidArgument,
@@ -112,7 +101,7 @@ ModelInput preprocess(const cv::Mat& image, const Preprocess& options) {
     const int64_t c = *options.crop;
     BAGNET_CHECK(c <= t.resized_height && c <= t.resized_width, ErrorKind::BadInput, "image is ",
                  t.resized_height, "x", t.resized_width, " after resizing, smaller than the ", c, "x", c,
-                 " crop (set Preprocess::resize larger, or Preprocess::crop to none)");
+                 " crop (set InputSpec::resize larger, or InputSpec::crop to none)");
     t.crop_top = static_cast<int64_t>(std::lround((t.resized_height - c) / 2.0));
     t.crop_left = static_cast<int64_t>(std::lround((t.resized_width - c) / 2.0));
     cropped = resized(cv::Rect(int(t.crop_left), int(t.crop_top), int(c), int(c)));
@@ -139,7 +128,7 @@ ModelInput preprocess(const cv::Mat& image, const Preprocess& options) {
   return result;
 }
 
-ModelInput load_image(const std::string& path, const Preprocess& options) {
+ModelInput load_image(const std::string& path, const InputSpec& options) {
   try {
     return preprocess(read_image(path), options);
   } catch (const Error& e) {
