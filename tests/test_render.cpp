@@ -16,6 +16,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 using namespace bagnet;
 
@@ -585,4 +587,34 @@ TEST_CASE("patch grid captions wrap: the rank of #10 and the end of a long file 
   // Each long line needs a second line rather than losing its start (rank) or end (#sample).
   CHECK(long_grid.rows >= short_grid.rows + 2 * 14);
   CHECK(long_grid.cols == short_grid.cols);
+}
+
+TEST_CASE("README shows exactly the commands scripts/figures.sh makes its figures with") {
+  auto read = [](const std::string& relative) {
+    std::ifstream in(std::string(BAGNET_SOURCE_DIR) + "/" + relative);
+    REQUIRE(in.good());
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string readme = read("README.md"), script = read("scripts/figures.sh");
+  std::istringstream lines(script);
+  size_t commands = 0, figures = 0;
+  bool inside = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# ---", 0) == 0) {
+      inside = !inside;
+      continue;
+    }
+    if (!inside) continue;
+    CAPTURE(line);
+    if (line.rfind("bagnet ", 0) == 0) {
+      ++commands;
+      CHECK(readme.find("\n" + line + "\n") != std::string::npos);
+    } else if (line.rfind("made+=(", 0) == 0) {
+      ++figures;
+      const std::string png = line.substr(7, line.size() - 8);
+      CHECK(readme.find("](" + png + ")") != std::string::npos);
+    }
+  }
+  CHECK(commands >= 3);
+  CHECK(figures == commands);
 }
