@@ -20,11 +20,14 @@ inline std::string slurp_file(const std::filesystem::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// Runs `BAGNET_EXE args` through the shell; `scratch` receives the captured stderr.
-inline CliResult run_bagnet(const std::string& args, const std::filesystem::path& scratch) {
+// Runs `BAGNET_EXE args` through the shell; `scratch` receives the captured stderr. With `cwd`,
+// the command runs in that directory (for relative input paths).
+inline CliResult run_bagnet(const std::string& args, const std::filesystem::path& scratch,
+                            const std::filesystem::path& cwd = {}) {
   std::filesystem::create_directories(scratch);
-  const std::filesystem::path err = scratch / "stderr.txt";
-  const std::string command = std::string("'") + BAGNET_EXE + "' " + args + " 2>'" + err.string() + "'";
+  const std::filesystem::path err = std::filesystem::absolute(scratch) / "stderr.txt";
+  const std::string command = (cwd.empty() ? std::string() : "cd '" + cwd.string() + "' && ") + "'" + BAGNET_EXE +
+                              "' " + args + " 2>'" + err.string() + "'";
   CliResult r;
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);

@@ -417,3 +417,91 @@ TEST_CASE("heatmap: global scale shares one clip, names never collide, --vs and 
   CHECK(run("heatmap " + images + common + " --cmap jet -o '" + out.string() + "'").code == 2);
   CHECK(run("heatmap " + images + common).code == 2);  // no -o
 }
+
+TEST_CASE("heatmap: --vs titles show the logit difference, dense titles say which mean is which") {
+  const fs::path out = scratch_dir() / "heatmap-titles";
+  fs::remove_all(out);
+  const std::string common = weights("bagnet9-s9.pth.tar") + kAsStored + " --json";
+  Result r = run("heatmap " + image("chelsea-224x224.png") + common + " --class 1 --vs 2 -o '" + (out / "vs").string() + "'");
+  REQUIRE(r.code == 0);
+  auto picture = nlohmann::json::parse(r.out)["pictures"][0];
+  const double a = picture["classes"][0]["logit"].get<double>(), b = picture["vs"]["logit"].get<double>();
+  const std::string title = picture["titles"][0].get<std::string>();
+  CAPTURE(title);
+  char expected[128];
+  std::snprintf(expected, sizeof expected, b < 0 ? "image logits %.3f\n- (%.3f) = %.3f" : "image logits %.3f\n- %.3f = %.3f",
+                a, b, a - b);
+  CHECK(title.find(expected) != std::string::npos);
+  CHECK(title.find("minus 2 ") != std::string::npos);
+
+  r = run("heatmap " + image("chelsea-224x224.png") + common + " --class 1 --stride 4 -o '" + (out / "dense").string() + "'");
+  REQUIRE(r.code == 0);
+  picture = nlohmann::json::parse(r.out)["pictures"][0];
+  const std::string dense = picture["titles"][0].get<std::string>();
+  CAPTURE(dense);
+  CHECK(dense.find("image logit ") != std::string::npos);
+  CHECK(dense.find("zero-padded map mean ") != std::string::npos);
+}
+
+TEST_CASE("heatmap: --class X --vs X is refused; a top class equal to --vs is warned about") {
+  const fs::path out = scratch_dir() / "heatmap-self";
+  fs::remove_all(out);
+  const std::string common = weights("bagnet9-s9.pth.tar") + kAsStored;
+  Result r = run("heatmap " + image("chelsea-224x224.png") + common + " --class 5,goldfish --vs 1 -o '" + out.string() + "'");
+  CHECK(r.code == 2);
+  CHECK(r.err.rfind("error: ", 0) == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("--vs") != std::string::npos);
+  CHECK_FALSE(fs::exists(out));
+
+  const Result p = run("predict " + image("chelsea-224x224.png") + common + " --topk 1 --json");
+  REQUIRE(p.code == 0);
+  const int64_t top = nlohmann::json::parse(p.out)["images"][0]["predictions"][0]["class"].get<int64_t>();
+  r = run("heatmap " + image("chelsea-224x224.png") + common + " --class top --vs " + std::to_string(top) + " -o '" +
+          out.string() + "'");
+  CHECK(r.code == 0);
+  CHECK(r.err.find("warning: ") != std::string::npos);
+  CHECK(r.err.find("zero everywhere") != std::string::npos);
+}
+
+TEST_CASE("heatmap: the style is in the file name, so styles share a folder") {
+  const fs::path out = scratch_dir() / "heatmap-styles";
+  fs::remove_all(out);
+  const std::string common = image("chelsea-224x224.png") + weights("bagnet9-s9.pth.tar") + kAsStored + " -o '" +
+                             out.string() + "'";
+  CHECK(run("heatmap " + common).code == 0);
+  CHECK(fs::exists(out / "chelsea-224x224.top1.png"));  // the default style keeps its names
+  const Result r = run("heatmap " + common + " --style overlay");
+  CHECK(r.code == 0);
+  CHECK(fs::exists(out / "chelsea-224x224.top1.overlay.png"));
+  CHECK(run("heatmap " + common + " --style panel").code == 0);
+  CHECK(fs::exists(out / "chelsea-224x224.panel.png"));
+  CHECK(run("heatmap " + common + " --style overlay").code == 2);  // the same style again: refused
+}
+
+TEST_CASE("heatmap: clashing names of relative inputs get relative folders, never the current directory's path") {
+  const fs::path dir = scratch_dir() / "heatmap-relative";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sub");
+  // OpenCV decodes by content, so PNG bytes in a .jpg file are a valid input.
+  fs::copy_file(official("images/chelsea-224x224.png"), dir / "x.png");
+  fs::copy_file(official("images/coffee-224x224.png"), dir / "x.jpg");
+  fs::copy_file(official("images/chelsea-224x224.png"), dir / "y.png");
+  fs::copy_file(official("images/coffee-224x224.png"), dir / "sub" / "y.png");
+  const Result r = run_bagnet("heatmap x.png x.jpg y.png sub/y.png" + weights("bagnet9-s9.pth.tar") + kAsStored + " -o out",
+                              scratch_dir(), dir);
+  REQUIRE(r.code == 0);
+  CHECK(fs::exists(dir / "out" / "x_png.top1.png"));
+  CHECK(fs::exists(dir / "out" / "x_jpg.top1.png"));
+  CHECK(fs::exists(dir / "out" / "y.top1.png"));
+  CHECK(fs::exists(dir / "out" / "sub" / "y.top1.png"));
+  size_t files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir / "out"))
+    if (entry.is_regular_file()) {
+      ++files;
+      const fs::path relative = entry.path().lexically_relative(dir / "out");
+      CAPTURE(relative);
+      CHECK(std::distance(relative.begin(), relative.end()) <= 2);
+    }
+  CHECK(files == 4);
+}

@@ -2,7 +2,10 @@
 // (patch-aligned and smooth, model-input and original frames), uncovered pixels, global scales,
 // and a golden picture.
 #include <bagnet/error.h>
+#include <bagnet/patch_grid.h>
 #include <bagnet/render.h>
+
+#include "vision/text_layout.h"
 
 #include <doctest/doctest.h>
 #include <opencv2/imgcodecs.hpp>
@@ -13,6 +16,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 using namespace bagnet;
 
@@ -371,8 +376,8 @@ TEST_CASE("paper edges follow the photo's contours and leave the border empty") 
       ++count;
       const int to_edge = std::min({std::abs(y - 30), std::abs(y - 89), std::abs(x - 40), std::abs(x - 119)});
       CHECK(to_edge <= 3);
-      CHECK(y >= 10);   // 5 pixels of the half-size edge map = 10 here
-      CHECK(x >= 10);
+      CHECK(y >= 8);    // 4 pixels of the 60 x 80 edge map (5 of 112, scaled) = 8 here
+      CHECK(x >= 8);
     }
   CHECK(count > 2 * (80 + 60));  // the whole outline, two pixels thick
 }
@@ -412,4 +417,204 @@ TEST_CASE("golden picture: a fixed map renders to the stored pixels") {
   CHECK((mean[0] + mean[1] + mean[2]) / 3 < 0.25);
   // The picture records its scale.
   CHECK(fig.scale.clip == doctest::Approx(abs_percentile({map}, 99)));
+}
+
+namespace {
+
+// The default model's input: 28 x 28 grey (Fashion-MNIST), q = 9, total stride 2.
+const char* kSmallArch = "blocks=1-1-1-1,kernel3=1-1-0-0,strides=2-1-1-1,widths=8-16-32-32,stem=16,in=1";
+
+// Distance from display pixel (y, x) to the outline of the rectangle [top, bottom) x [left, right).
+double to_outline(double y, double x, double top, double left, double bottom, double right) {
+  const bool inside = y >= top && y < bottom && x >= left && x < right;
+  const double dy = std::max({top - y, y - bottom, 0.0}), dx = std::max({left - x, x - right, 0.0});
+  if (!inside) return std::hypot(dy, dx);
+  return std::min({y - top, bottom - y, x - left, right - x});
+}
+
+int dark_pixels(const cv::Mat& rgb, const cv::Rect& region) {
+  int n = 0;
+  for (int y = region.y; y < region.br().y; ++y)
+    for (int x = region.x; x < region.br().x; ++x) {
+      const cv::Vec3b px = rgb.at<cv::Vec3b>(y, x);
+      n += px[0] < 120 && px[1] < 120 && px[2] < 120;
+    }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("paper edges on a 28 px input outline the object at the displayed size, never over hatching") {
+  // A Fashion-MNIST-like picture: a bright rectangle on black, 28 x 40 with a centre crop of 28 x 28
+  // (the model input), and a bright bar outside the crop whose edges must not be drawn anywhere.
+  cv::Mat original(28, 40, CV_32FC3, cv::Scalar(0, 0, 0));
+  cv::rectangle(original, cv::Point(10, 6), cv::Point(29, 21), cv::Scalar(0.9, 0.9, 0.9), cv::FILLED);  // input cols 4..24
+  cv::rectangle(original, cv::Point(1, 5), cv::Point(3, 22), cv::Scalar(1, 1, 1), cv::FILLED);
+  ImageTransform t = identity(28, 40);
+  t.input_width = 28;
+  t.crop_left = 6;
+  const MapGeometry g = map_geometry(parse_arch(kSmallArch), 28, 28);
+  REQUIRE(g.rows == 10);
+  const MapLayout l = layout_of(g);
+  RenderOptions opt;
+  opt.titles = opt.colorbar = false;
+  const Colormap& rdbu = find_colormap(opt.colormap);
+  const cv::Vec3b zero = rdbu.rgb(0.5);  // an all-zero map: every seen pixel has the centre colour
+  for (const Frame frame : {Frame::Input, Frame::Original}) {
+    CAPTURE(frame == Frame::Input);
+    opt.frame = frame;
+    const Figure fig = render_figure(original, t, {{torch::zeros({g.rows, g.cols}), "x"}}, l, opt);
+    REQUIRE(fig.tiles.size() == 1);
+    const cv::Mat tile = fig.rgb(fig.tiles[0]);
+    const int z = fig.zoom;
+    CHECK(std::max(tile.rows, tile.cols) >= 200);
+    // The rectangle's outline in displayed pixels.
+    const double left = (frame == Frame::Input ? 4 : 10) * z, right = (frame == Frame::Input ? 24 : 30) * z;
+    const double top = 6 * z, bottom = 22 * z;
+    const cv::Mat values = sample_map(torch::zeros({g.rows, g.cols}), l, Upsample::Cells, frame, t);
+    int edge_pixels = 0, far = 0;
+    cv::Mat near_edge(tile.size(), CV_8UC1, cv::Scalar(0));
+    // The original frame outlines the crop (display columns 6z and 34z, rows 0 and 28z): not a map pixel.
+    auto on_outline = [&](int y, int x) {
+      return frame == Frame::Original &&
+             (std::abs(x - 6 * z) <= 3 || std::abs(x - 34 * z) <= 3 || y <= 3 || y >= tile.rows - 4);
+    };
+    for (int y = 0; y < tile.rows; ++y)
+      for (int x = 0; x < tile.cols; ++x) {
+        const cv::Vec3b px = tile.at<cv::Vec3b>(y, x);
+        if (on_outline(y, x)) continue;
+        if (std::isnan(values.at<float>(y / z, x / z))) {
+          CHECK(is_hatch(px));  // unseen pixels stay plain hatching, edges or not
+          continue;
+        }
+        if (px == zero) continue;
+        ++edge_pixels;
+        cv::circle(near_edge, cv::Point(x, y), z, cv::Scalar(255), cv::FILLED);
+        // Edges are thin lines on the outline, not blocks in the middle of the map.
+        far += to_outline(y + 0.5, x + 0.5, top, left, bottom, right) > 1.5 * z;
+      }
+    CHECK(edge_pixels > 0);
+    CHECK(far == 0);
+    // The whole outline is drawn (away from the corners), not only its middle.
+    int missed = 0, sampled = 0;
+    for (double x = left + 2 * z; x < right - 2 * z; x += z / 2.0)
+      for (const double y : {top, bottom}) {
+        ++sampled;
+        missed += near_edge.at<uchar>(int(y), int(x)) == 0;
+      }
+    for (double y = top + 2 * z; y < bottom - 2 * z; y += z / 2.0)
+      for (const double x : {left, right}) {
+        ++sampled;
+        missed += near_edge.at<uchar>(int(y), std::min(int(x), tile.cols - 1)) == 0;
+      }
+    CHECK(missed <= sampled / 20);
+    // Lines, not areas: far fewer edge pixels than a band of 2 input pixels around the outline.
+    CHECK(edge_pixels < 2 * z * 2 * (right - left + bottom - top));
+  }
+}
+
+TEST_CASE("text wraps instead of being cut, and keeps both ends when it must be shortened") {
+  const bagnet::detail::TextWidth chars = [](const std::string& t) { return static_cast<int>(t.size()); };
+  auto joined = [](const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) out += l;
+    return out;
+  };
+  auto without_spaces = [](std::string s) {
+    s.erase(std::remove(s.begin(), s.end(), ' '), s.end());
+    return s;
+  };
+  const std::string title = "117 chambered nautilus, pearly nautilus, nautilus";
+  auto lines = bagnet::detail::wrap_text(title, 12, chars);
+  for (const auto& l : lines) CHECK(l.size() <= 12);
+  CHECK(without_spaces(joined(lines)) == without_spaces(title));
+  CHECK(lines[0] == "117");
+  CHECK(lines[1] == "chambered");
+  const std::string file = "n01440764_10026_a_long_name.JPEG#12";
+  lines = bagnet::detail::wrap_text(file, 10, chars);
+  CHECK(joined(lines) == file);          // no character lost
+  CHECK(lines[0] == "n01440764_");       // broken after the separator
+  CHECK(bagnet::detail::wrap_text("#10  logit -12.345", 11, chars) == std::vector<std::string>{"#10  logit", "-12.345"});
+  // Over a line budget, the middle goes: the start (an index) and the end (a counter) stay.
+  lines = bagnet::detail::wrap_text(file, 10, chars, 2);
+  REQUIRE(lines.size() <= 2);
+  CAPTURE(joined(lines));
+  CHECK(joined(lines).rfind("n0144", 0) == 0);
+  CHECK(joined(lines).find("...") != std::string::npos);
+  CHECK(joined(lines).substr(joined(lines).size() - 3) == "#12");
+  CHECK(bagnet::detail::abbreviate_middle("img_0001_of_a_series.png", 13, chars) == "img_0...s.png");
+  CHECK(bagnet::detail::abbreviate_middle("short.png", 13, chars) == "short.png");
+  CHECK(bagnet::detail::wrap_text("", 10, chars) == std::vector<std::string>{""});
+}
+
+TEST_CASE("titles of narrow figures wrap onto more lines; the colour bar names its unit") {
+  // A tall narrow original (as --frame original shows a portrait photo): the title used to be cut.
+  const MapGeometry g = map_geometry(arch_preset("bagnet9"), 300, 96);
+  const torch::Tensor map = torch::randn({g.rows, g.cols});
+  RenderOptions opt;
+  opt.min_display = 0;
+  const cv::Mat photo = synthetic_photo(300, 96);
+  const Figure short_title = render_figure(photo, identity(300, 96), {{map, "117\nimage logit 1.234"}}, layout_of(g), opt);
+  const Figure long_title = render_figure(photo, identity(300, 96), {{map, "117 chambered nautilus, pearly nautilus, nautilus\nimage logit 1.234"}},
+                                          layout_of(g), opt);
+  // More title lines: the tile moves down.
+  CHECK(long_title.tiles[0].y > short_title.tiles[0].y);
+
+  // The unit is written upwards beside the colour bar's tick labels, with or without titles.
+  for (const bool titles : {true, false}) {
+    CAPTURE(titles);
+    opt.titles = titles;
+    const Figure fig = render_figure(photo, identity(300, 96), {{map, "x"}}, layout_of(g), opt);
+    opt.colorbar_unit.clear();
+    const Figure bare = render_figure(photo, identity(300, 96), {{map, "x"}}, layout_of(g), opt);
+    opt.colorbar_unit = "logit";
+    REQUIRE_FALSE(fig.colorbar.empty());
+    REQUIRE(fig.colorbar.width > bare.colorbar.width);
+    CHECK(fig.colorbar.x >= fig.tiles[0].br().x);
+    const cv::Rect beside(fig.colorbar.x + bare.colorbar.width, fig.colorbar.y, fig.colorbar.width - bare.colorbar.width,
+                          fig.colorbar.height);
+    CHECK(dark_pixels(fig.rgb, beside) > 10);
+  }
+}
+
+TEST_CASE("patch grid captions wrap: the rank of #10 and the end of a long file name stay") {
+  const cv::Mat crop(9, 9, CV_32FC3, cv::Scalar(0.5, 0.5, 0.5));
+  GridOptions options;
+  options.columns = 4;
+  const cv::Mat short_grid = render_patch_grid({{crop, {"#1  logit 2.5", "a.png"}}}, options);
+  const cv::Mat long_grid =
+      render_patch_grid({{crop, {"#10  logit -12.345", "n01440764_10026_a_long_name.JPEG#12"}}}, options);
+  // Each long line needs a second line rather than losing its start (rank) or end (#sample).
+  CHECK(long_grid.rows >= short_grid.rows + 2 * 14);
+  CHECK(long_grid.cols == short_grid.cols);
+}
+
+TEST_CASE("README shows exactly the commands scripts/figures.sh makes its figures with") {
+  auto read = [](const std::string& relative) {
+    std::ifstream in(std::string(BAGNET_SOURCE_DIR) + "/" + relative);
+    REQUIRE(in.good());
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string readme = read("README.md"), script = read("scripts/figures.sh");
+  std::istringstream lines(script);
+  size_t commands = 0, figures = 0;
+  bool inside = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# ---", 0) == 0) {
+      inside = !inside;
+      continue;
+    }
+    if (!inside) continue;
+    CAPTURE(line);
+    if (line.rfind("bagnet ", 0) == 0) {
+      ++commands;
+      CHECK(readme.find("\n" + line + "\n") != std::string::npos);
+    } else if (line.rfind("made+=(", 0) == 0) {
+      ++figures;
+      const std::string png = line.substr(7, line.size() - 8);
+      CHECK(readme.find("](" + png + ")") != std::string::npos);
+    }
+  }
+  CHECK(commands >= 3);
+  CHECK(figures == commands);
 }

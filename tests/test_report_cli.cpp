@@ -183,8 +183,48 @@ TEST_CASE("patches: a grid per class and JSON listing every patch") {
     }
     if (!patches.empty()) CHECK(fs::file_size(dir / c["grid"].get<std::string>()) > 1000);
   }
-  CHECK(run("patches" + inputs() + kModel + " --class nosuchclass -o " + q(dir)).code == 2);
+  CHECK(run("patches" + inputs() + kModel + " --class nosuchclass --overwrite -o " + q(dir)).code == 2);
   CHECK(run("patches" + inputs() + kModel + " --sign sideways -o " + q(dir)).code == 2);
+}
+
+TEST_CASE("patches: a non-empty output folder is refused before any work unless --overwrite") {
+  const fs::path dir = scratch_dir("patches-again");
+  const std::string args = "patches" + inputs() + kModel + " --class 0,1 -k 2 -o " + q(dir);
+  REQUIRE(run(args).code == 0);
+  const auto before = fs::last_write_time(dir / "patches.json");
+  CliResult r = run(args);
+  CHECK(r.code == 2);
+  CHECK(r.err.rfind("error: ", 0) == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("--overwrite") != std::string::npos);
+  CHECK(fs::last_write_time(dir / "patches.json") == before);
+  r = run(args + " --overwrite");
+  CHECK(r.code == 0);
+  // An existing empty folder is fine.
+  const fs::path empty = scratch_dir("patches-empty");
+  CHECK(run("patches" + inputs() + kModel + " --class 0 -k 2 -o " + q(empty)).code == 0);
+}
+
+TEST_CASE("patches: a class without a patch of the sign asked for is named, with its strongest logit") {
+  // With these test weights no 9 px patch of chelsea has a positive logit for class 2, and none of
+  // class 1 a negative one.
+  const std::string chelsea = " '" + official("images/chelsea-224x224.png") + "'";
+  const fs::path dir = scratch_dir("patches-none");
+  CliResult r = run("patches" + chelsea + kModel + " --class 2 -k 2 -o " + q(dir / "positive"));
+  CHECK(r.code == 0);
+  CAPTURE(r.err);
+  CHECK(r.err.find("warning: class 2 great white shark: no patch with positive evidence in 1 image(s) (highest patch "
+                   "logit -") != std::string::npos);
+  CHECK(r.err.find("try --sign negative") != std::string::npos);
+  CHECK(nlohmann::json::parse(slurp_file(dir / "positive" / "patches.json"))["classes"][0]["grid"].is_null());
+  r = run("patches" + chelsea + kModel + " --class 1,2 -k 2 --sign negative -o " + q(dir / "negative"));
+  CHECK(r.code == 0);
+  CAPTURE(r.err);
+  CHECK(r.err.find("warning: class 1 goldfish: no patch with negative evidence in 1 image(s) (lowest patch logit ") !=
+        std::string::npos);
+  CHECK(r.err.find("try --sign positive") != std::string::npos);
+  CHECK(r.err.find("class 2") == std::string::npos);  // class 2 has negative patches: a grid, no warning
+  CHECK(fs::exists(dir / "negative" / "class_0002.png"));
 }
 
 TEST_CASE("report on an image folder: true labels, mistakes with flip sets, summary") {

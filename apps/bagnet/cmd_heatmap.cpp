@@ -86,6 +86,8 @@ struct Written {
   std::vector<int64_t> classes;
   std::vector<float> logits;      // image logits of `classes`
   double clip;
+  std::vector<std::string> titles;  // of the tiles, as drawn
+  float vs_logit = 0;
 };
 
 }  // namespace
@@ -103,8 +105,9 @@ int run_heatmap(int argc, char** argv) {
       ("class", "top (the prediction), top:N (the top N), or a comma list of indices and/or names",
        cxxopts::value<std::string>()->default_value("top"))
       ("vs", "draw the difference map CLASS-map minus this class's map", cxxopts::value<std::string>())
-      ("stride", "8: the native patch map; 4, 2, 1: the dense map (a patch centred on every Nth pixel)",
-       cxxopts::value<int>()->default_value("8"))
+      ("stride", "native: the model's own patch map (every 8 px for the official BagNets, 2 px for the bundled model); "
+                 "N below it: the dense map (a patch centred on every Nth pixel)",
+       cxxopts::value<std::string>()->default_value("native"))
       ("max-memory", "dense maps: memory budget in MB for one tile of activations",
        cxxopts::value<int>()->default_value("1536"));
   options.add_options("Picture")
@@ -146,8 +149,6 @@ int run_heatmap(int argc, char** argv) {
   const fs::path out_dir = parsed["output"].as<std::string>();
   const ModelFlags model_flags = read_model_flags(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
-  const int stride = parsed["stride"].as<int>();
-  if (stride != 8 && stride != 4 && stride != 2 && stride != 1) throw UsageError("--stride must be 8, 4, 2 or 1");
   RenderOptions render;
   const std::string style = parsed["style"].as<std::string>();
   if (style == "paper") render.style = Style::Paper;
@@ -189,11 +190,19 @@ int run_heatmap(int argc, char** argv) {
     const auto list = parse_class_list(parsed["vs"].as<std::string>(), names);
     if (list.size() != 1) throw UsageError("--vs takes one class");
     vs = list[0];
+    // A class minus itself is zero everywhere: a blank map that looks like "no difference found".
+    if (std::find(choice.fixed.begin(), choice.fixed.end(), vs) != choice.fixed.end())
+      throw UsageError("--vs " + std::to_string(vs) + " (" + names[vs] +
+                       ") is also in --class: its difference with itself is zero everywhere; choose another class");
   }
-  const Preprocess preprocess = make_preprocess(image_flags, model);
+  const InputSpec preprocess = make_input_spec(image_flags, model);
+  const int64_t stride = resolve_map_stride(model.arch, parsed["stride"].as<std::string>());
+  const bool native = stride == total_stride(model.arch);
 
   // Output files are known before any map is computed (top classes are named top1, top2, ...),
-  // so existing files are refused before any work is done.
+  // so existing files are refused before any work is done. The style is part of the name (the
+  // default, paper, adds nothing, so its names stay as they were), so that pictures of one image in
+  // several styles can share a folder.
   const size_t slots = choice.top > 0 ? size_t(choice.top) : choice.fixed.size();
   std::vector<Output> outputs;
   const std::string vs_suffix = vs >= 0 ? "-vs-" + std::to_string(vs) + "-" + slug(names[vs]) : "";
@@ -202,10 +211,11 @@ int run_heatmap(int argc, char** argv) {
     for (size_t s = 0; s < slots; ++s) o.slots.push_back(s);
     outputs.push_back(o);
   } else {
+    const std::string style_suffix = render.style == Style::Overlay ? ".overlay" : "";
     for (size_t s = 0; s < slots; ++s) {
       const std::string base = choice.top > 0 ? "top" + std::to_string(s + 1)
                                               : std::to_string(choice.fixed[s]) + "-" + slug(names[choice.fixed[s]]);
-      outputs.push_back({base + vs_suffix, {s}});
+      outputs.push_back({base + vs_suffix + style_suffix, {s}});
     }
   }
   auto png_path = [&](const ImageFile& f, const Output& o) { return out_dir / (f.name + "." + o.suffix + ".png"); };
@@ -248,7 +258,7 @@ int run_heatmap(int argc, char** argv) {
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::InvalidArgument) throw;
       bar.interrupt();
-      const std::string message = e.what();
+      const std::string message = in_cli_terms(e.what());
       std::cerr << "error: " << (message.rfind(f.path.string(), 0) == 0 ? "" : f.path.string() + ": ") << message
                 << "\n";
       last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
@@ -287,7 +297,7 @@ int run_heatmap(int argc, char** argv) {
     for (size_t k = 0; k < job.classes.size(); ++k) job.logits.push_back(logits[rows[k]].item<float>());
     if (vs >= 0) job.vs_logit = logits[rows.back()].item<float>();
     torch::Tensor all;
-    if (stride == 8) {
+    if (native) {
       all = map.logits[0].index_select(0, torch::tensor(rows));
       job.layout = layout_of(map.geometry);
     } else {
@@ -310,8 +320,15 @@ int run_heatmap(int argc, char** argv) {
   };
 
   std::vector<Written> written;
-  auto title = [&](int64_t c, float logit) {
-    return std::to_string(c) + " " + names[c] + "\nimage logit " + fixed(logit, 3);
+  // Dense maps are computed on the zero-padded input, so their mean is not the image logit (the
+  // mean of the native map): the title names both so that neither is taken for the other.
+  auto map_mean = [&](const torch::Tensor& map) {
+    return native ? std::string() : "\nzero-padded map mean " + fixed(map.mean().item<double>(), 3);
+  };
+  // A subtracted negative logit in brackets, so that "- -0.2" cannot be misread.
+  auto signed_term = [](float v) { return v < 0 ? "(" + fixed(v, 3) + ")" : fixed(v, 3); };
+  auto title = [&](int64_t c, float logit, const torch::Tensor& map) {
+    return std::to_string(c) + " " + names[c] + "\nimage logit " + fixed(logit, 3) + map_mean(map);
   };
   auto draw = [&](const Job& job, const std::optional<double>& clip) {
     RenderOptions opt = render;
@@ -319,16 +336,26 @@ int run_heatmap(int argc, char** argv) {
     for (const auto& o : outputs) {
       std::vector<MapTile> tiles;
       if (vs < 0) {
-        for (size_t s : o.slots) tiles.push_back({job.maps[int64_t(s)], title(job.classes[s], job.logits[s])});
+        for (size_t s : o.slots)
+          tiles.push_back({job.maps[int64_t(s)], title(job.classes[s], job.logits[s], job.maps[int64_t(s)])});
       } else {
         if (opt.style == Style::Panel) {
-          for (size_t s : o.slots) tiles.push_back({job.maps[int64_t(s)], title(job.classes[s], job.logits[s])});
-          tiles.push_back({job.vs_map, title(vs, job.vs_logit)});
+          for (size_t s : o.slots)
+            tiles.push_back({job.maps[int64_t(s)], title(job.classes[s], job.logits[s], job.maps[int64_t(s)])});
+          tiles.push_back({job.vs_map, title(vs, job.vs_logit, job.vs_map)});
         }
-        for (size_t s : o.slots)
-          tiles.push_back({job.maps[int64_t(s)] - job.vs_map,
-                           std::to_string(job.classes[s]) + " " + names[job.classes[s]] + "\nminus " +
-                               std::to_string(vs) + " " + names[vs]});
+        for (size_t s : o.slots) {
+          if (job.classes[s] == vs) {
+            bar.interrupt();
+            std::cerr << "warning: " << job.file.path.string() << ": top class " << vs << " " << names[vs]
+                      << " is the --vs class; its difference map is zero everywhere\n";
+          }
+          const torch::Tensor difference = job.maps[int64_t(s)] - job.vs_map;
+          tiles.push_back({difference, std::to_string(job.classes[s]) + " " + names[job.classes[s]] + "\nminus " +
+                                           std::to_string(vs) + " " + names[vs] + "\nimage logits " +
+                                           fixed(job.logits[s], 3) + "\n- " + signed_term(job.vs_logit) + " = " +
+                                           fixed(job.logits[s] - job.vs_logit, 3) + map_mean(difference)});
+        }
       }
       const Figure fig = render_figure(job.input.original, job.input.transform, tiles, job.layout, opt);
       const fs::path png = png_path(job.file, o);
@@ -343,7 +370,9 @@ int run_heatmap(int argc, char** argv) {
         for (const auto& t : tiles) stack.push_back(t.map);
         save_npy(fs::path(png).replace_extension(".npy").string(), torch::stack(stack));
       }
-      Written w{job.file.path.string(), png.string(), {}, {}, fig.scale.clip};
+      Written w{job.file.path.string(), png.string(), {}, {}, fig.scale.clip, {}};
+      for (const auto& t : tiles) w.titles.push_back(t.title);
+      w.vs_logit = job.vs_logit;
       for (size_t s : o.slots) {
         w.classes.push_back(job.classes[s]);
         w.logits.push_back(job.logits[s]);
@@ -403,8 +432,9 @@ int run_heatmap(int argc, char** argv) {
       nlohmann::json classes = nlohmann::json::array();
       for (size_t k = 0; k < w.classes.size(); ++k)
         classes.push_back({{"class", w.classes[k]}, {"name", names[w.classes[k]]}, {"logit", w.logits[k]}});
-      nlohmann::json record = {{"image", w.image}, {"png", w.png}, {"classes", classes}, {"clip", w.clip}};
-      if (vs >= 0) record["vs"] = {{"class", vs}, {"name", names[vs]}};
+      nlohmann::json record = {
+          {"image", w.image}, {"png", w.png}, {"classes", classes}, {"clip", w.clip}, {"titles", w.titles}};
+      if (vs >= 0) record["vs"] = {{"class", vs}, {"name", names[vs]}, {"logit", w.vs_logit}};
       list.push_back(record);
     }
     std::cout << nlohmann::json{{"pictures", list},

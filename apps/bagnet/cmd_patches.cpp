@@ -13,6 +13,8 @@
 #include <bagnet/ranking.h>
 #include <bagnet/report.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -56,6 +58,7 @@ int run_patches(int argc, char** argv) {
       ("sign", "positive: evidence for the class; negative: evidence against it",
        cxxopts::value<std::string>()->default_value("positive"))
       ("columns", "tiles per grid row", cxxopts::value<int>()->default_value("8"))
+      ("overwrite", "write into an output folder that is not empty (files of the same names are replaced)")
       ("inputs", "images or datasets", cxxopts::value<std::vector<std::string>>());
   add_help_flag(options);
   options.parse_positional({"inputs"});
@@ -80,18 +83,32 @@ int run_patches(int argc, char** argv) {
   if (sign_text != "positive" && sign_text != "negative") throw UsageError("--sign must be positive or negative");
   const Sign sign = sign_text == "positive" ? Sign::Positive : Sign::Negative;
   const fs::path out_dir = parsed["output"].as<std::string>();
+  // Refused before any work, like heatmap's existing files: a rerun must not silently replace the
+  // grids of an earlier run (nor leave them mixed with the new ones).
+  {
+    std::error_code ec;
+    if (fs::exists(out_dir, ec)) {
+      if (!fs::is_directory(out_dir, ec)) throw UsageError(out_dir.string() + " exists and is not a folder");
+      if (!parsed.count("overwrite") && !fs::is_empty(out_dir, ec))
+        throw UsageError("output folder " + out_dir.string() +
+                         " is not empty; use --overwrite to write into it (files of the same names are replaced)");
+    }
+  }
 
   Samples samples(parsed["inputs"].as<std::vector<std::string>>());
   LoadedModel model = open_model(model_flags);
   const auto names = model_class_names(model, model_flags.labels);
   samples.use_model_classes(names);  // also refuses labels beyond the model's classes
-  const Preprocess prep = make_preprocess(image_flags, model);
+  const InputSpec prep = make_input_spec(image_flags, model);
   EvidenceOptions evidence;
   evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);
   DatasetTopK top(evidence.classes, k, per_image, sign, suppression);
 
   int64_t failed = 0;
   int last_code = kExitOk;
+  // The strongest patch logit of each class in each direction, to say why a class has no patch of
+  // the sign asked for (only patches of that sign are ranked).
+  std::vector<double> highest(evidence.classes.size(), -INFINITY), lowest(evidence.classes.size(), INFINITY);
   {
     ProgressBar bar("patches");
     for (int64_t i = 0; i < samples.size(); ++i) {
@@ -99,6 +116,12 @@ int run_patches(int argc, char** argv) {
         const ModelInput input = preprocess(samples.image(i), prep);
         const EvidenceMap map = compute_evidence(model.net, input.tensor.unsqueeze(0), evidence);
         top.add(i, map.logits[0], map.geometry);
+        const torch::Tensor flat = map.logits[0].flatten(1);
+        const torch::Tensor hi = std::get<0>(flat.max(1)), lo = std::get<0>(flat.min(1));
+        for (size_t c = 0; c < highest.size(); ++c) {
+          highest[c] = std::max(highest[c], hi[int64_t(c)].item<double>());
+          lowest[c] = std::min(lowest[c], lo[int64_t(c)].item<double>());
+        }
       } catch (const Error& e) {
         if (e.kind() == ErrorKind::InvalidArgument) throw;
         std::cerr << sample_error(samples.info(i), e.what()) << "\n";
@@ -142,6 +165,13 @@ int run_patches(int argc, char** argv) {
       tiles.push_back(GridTile{crop_box(input.original, box), caption});
     }
     nlohmann::json entry = {{"class", cls}, {"name", names[cls]}, {"patches", list}, {"grid", nullptr}};
+    if (tiles.empty() && top.images() > 0) {
+      const bool positive = sign == Sign::Positive;
+      std::cerr << "warning: class " << cls << " " << names[cls] << ": no patch with " << sign_text
+                << " evidence in " << top.images() << " image(s) (" << (positive ? "highest" : "lowest")
+                << " patch logit " << fixed(positive ? highest[slot] : lowest[slot], 3) << "), so no grid; try --sign "
+                << (positive ? "negative" : "positive") << "\n";
+    }
     if (!tiles.empty()) {
       GridOptions grid;
       grid.columns = columns;

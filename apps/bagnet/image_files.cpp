@@ -13,7 +13,8 @@ namespace {
 
 struct Candidate {
   fs::path path;
-  std::vector<std::string> dirs;  // parent directories of the canonical path, outermost first
+  std::vector<std::string> dirs;  // parent directories, outermost first: of the path relative to the
+                                  // current directory when the file lies inside it, else canonical
   size_t inner = 0;               // how many of them lie inside the walked directory (always named)
   size_t level = 0;               // how many more outer directories the name carries
   bool extension = false;
@@ -39,8 +40,25 @@ Candidate make_candidate(const fs::path& path, size_t inner) {
   Candidate c;
   c.path = path;
   std::error_code ec;
-  const fs::path canonical = fs::weakly_canonical(fs::absolute(path, ec), ec);
-  for (const auto& part : canonical.parent_path().relative_path()) c.dirs.push_back(part.string());
+  // The path as reached, links not resolved: a file found through a linked folder is named after
+  // that folder, as the user sees it.
+  const fs::path reached = fs::absolute(path, ec).lexically_normal();
+  // Names are built from the directories relative to the current one where possible, so that a
+  // clash is told apart by the folders the user sees (sub/x), never by the current directory's
+  // absolute path; outside it (or above the walked directory's inner part) the absolute path.
+  const fs::path parent = reached.parent_path();
+  const fs::path relative = parent.lexically_relative(fs::current_path(ec));
+  std::vector<std::string> relative_dirs;
+  bool inside_cwd = !relative.empty();
+  for (const auto& part : relative) {
+    if (part == "..") inside_cwd = false;
+    if (part != ".") relative_dirs.push_back(part.string());
+  }
+  if (inside_cwd && relative_dirs.size() >= inner) {
+    c.dirs = relative_dirs;
+  } else {
+    for (const auto& part : parent.relative_path()) c.dirs.push_back(part.string());
+  }
   c.inner = std::min(inner, c.dirs.size());
   c.stem = path.stem().string();
   c.ext = path.extension().string();
@@ -103,20 +121,33 @@ ImageFiles collect_image_files(const std::vector<std::string>& arguments, const 
   }
   std::sort(result.skipped.begin(), result.skipped.end());
 
-  // Lengthen colliding names until they differ: outer directories first, then the extension,
-  // then (same file reached by different spellings is already removed) a counter.
+  // Lengthen colliding names until they differ: outer directories first (only where another
+  // member of the clash lies in another directory, so that files of one folder never pull in all
+  // its parents), then the extension, then (same file reached by different spellings is already
+  // removed) a counter.
   for (bool changed = true; changed;) {
     changed = false;
     std::map<std::string, std::vector<size_t>> groups;
     for (size_t i = 0; i < candidates.size(); ++i) groups[candidates[i].name()].push_back(i);
     for (auto& [name, members] : groups) {
       if (members.size() < 2) continue;
+      bool grew = false;
       for (size_t i : members) {
         Candidate& c = candidates[i];
-        if (c.inner + c.level < c.dirs.size()) {
+        const bool dirs_differ = std::any_of(members.begin(), members.end(),
+                                             [&](size_t j) { return candidates[j].dirs != c.dirs; });
+        if (dirs_differ && c.inner + c.level < c.dirs.size()) {
           ++c.level;
-          changed = true;
-        } else if (!c.extension && !c.ext.empty()) {
+          grew = true;
+        }
+      }
+      if (grew) {
+        changed = true;
+        continue;
+      }
+      for (size_t i : members) {
+        Candidate& c = candidates[i];
+        if (!c.extension && !c.ext.empty()) {
           c.extension = true;
           changed = true;
         }

@@ -25,7 +25,9 @@ bool has_image_extension(const std::filesystem::path& path);
 // recursively in sorted order, taking files with image extensions and skipping hidden entries and
 // anything under `exclude` (the output directory). The same file given twice is taken once.
 // Names: the path inside a walked directory (or the file's stem), with as many parent directories
-// prefixed as needed to tell apart inputs that would otherwise share a name, then the extension.
+// prefixed as needed to tell apart inputs that would otherwise share a name (relative to the
+// current directory for files inside it; only when the clashing files lie in different
+// directories), then the extension (x_png, x_jpg), then a counter.
 ImageFiles collect_image_files(const std::vector<std::string>& arguments, const std::filesystem::path& exclude = {});
 
 }  // namespace bagnet::cli

@@ -68,9 +68,7 @@ LoadedModel open_model(const ModelFlags& flags);
 // The model's input spec (input_spec_of: its model file's, else the defaults) with --resize and
 // --crop applied where they are not auto.
 InputSpec make_input_spec(const ImageFlags& flags, const LoadedModel& model);
-inline InputSpec make_preprocess(const ImageFlags& flags, const LoadedModel& model) {  // the older name
-  return make_input_spec(flags, model);
-}
+
 // Class names: --labels when given, else the model file's, else ImageNet's / class_N.
 std::vector<std::string> model_class_names(const LoadedModel& model, const std::string& labels_path);
 

@@ -20,8 +20,6 @@
 
 namespace bagnet {
 
-// The older name of InputSpec (model_input.h), the same struct.
-using Preprocess = InputSpec;
 
 struct ModelInput {
   torch::Tensor tensor;         // [C, H, W] float32, normalised with mean/std

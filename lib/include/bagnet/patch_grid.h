@@ -15,13 +15,14 @@ namespace bagnet {
 
 struct GridTile {
   cv::Mat crop;                       // CV_32FC3 RGB or CV_32FC1 grey in [0, 1], any size
-  std::vector<std::string> caption;   // lines under the crop (shortened to fit)
+  std::vector<std::string> caption;   // lines under the crop (a line too long wraps, at most 3 lines; only
+                                      // then is its middle left out)
 };
 
 struct GridOptions {
   int tile = 112;                     // side of each scaled crop in pixels
   int columns = 8;
-  std::string title;                  // a line above the grid (empty: none)
+  std::string title;                  // above the grid, wrapped to its width (empty: none)
 };
 
 // The pixels of `image` (as read_image returns it) covered by `box` in original pixels, the box

@@ -137,10 +137,15 @@ struct RenderOptions {
   Upsample upsample = Upsample::Cells;
   Frame frame = Frame::Input;
   double edge_alpha = 0.25;          // paper: opacity of the edge lines
-  double edge_scale = 0.5;           // paper: edges found on the image rescaled by this (model-input scale)
+  double edge_scale = 0.5;           // paper: edges found at this fraction of the model input's resolution,
+                                     // but at no fewer than edge_scale x 224 pixels across the displayed
+                                     // tile (the paper's 112 px edge maps of 224 px inputs; a 28 px input
+                                     // gets its edges from the enlarged photo), never finer than displayed
   double overlay_alpha = 0.6;        // overlay: opacity of the heatmap over the photo
   bool colorbar = true;
-  bool titles = true;                // a title line above every tile
+  bool titles = true;                // a title above every tile ('\n' separates lines; a line wider than the
+                                     // tile wraps, nothing is cut off)
+  std::string colorbar_unit = "logit";  // what the colour bar's numbers are, written upwards beside them
   std::string clip_note = "p99";     // printed under the colour bar after the clip value
   int min_display = 224;             // tiles whose longer side is smaller are enlarged by an integer
                                      // factor (nearest neighbour, so pixels stay pixels) for legible text
@@ -155,6 +160,7 @@ struct Figure {
   cv::Mat rgb;                       // CV_8UC3, RGB
   ColorScale scale;                  // limits used; scale.clip is the clip value
   std::vector<cv::Rect> tiles;       // where each tile (photo first in panels) lies in `rgb`
+  cv::Rect colorbar;                 // where the colour bar with its tick labels lies (empty: none)
   int zoom = 1;                      // integer enlargement applied to the tiles (min_display)
   cv::Mat bgr() const;               // for cv::imwrite
 };
@@ -163,9 +169,11 @@ struct Figure {
 // (RGB or grey, original size); Frame::Input resizes and crops it as the model input was.
 cv::Mat photo_in_frame(const cv::Mat& original, const ImageTransform& transform, Frame frame);
 
-// Canny edges as the paper draws them: grey = mean of RGB, rescaled by `scale` with anti-aliasing,
-// Canny (Gaussian sigma 1, hysteresis thresholds 0.1 / 0.2 of the intensity range), the outer 5
-// pixels of the edge map cleared, then resized (nearest) to the photo's size. CV_8UC1, 255 = edge.
+// Canny edges as the paper draws them: grey = mean of RGB, rescaled by `scale` in (0, 1] with
+// anti-aliasing, Canny (Gaussian sigma 1, hysteresis thresholds 0.1 / 0.2 of the intensity range),
+// the outer 5 pixels of the edge map cleared (the paper's 5 of 112; smaller edge maps clear the same
+// fraction, at least 1 pixel), then resized (nearest) to the photo's size. CV_8UC1, 255 = edge.
+// render_figure passes the photo as displayed and chooses `scale` (see RenderOptions::edge_scale).
 cv::Mat paper_edges(const cv::Mat& photo, double scale);
 
 // Colours a value image (from sample_map) into CV_8UC3 RGB; NaN pixels (seen by no patch) are
@@ -173,7 +181,8 @@ cv::Mat paper_edges(const cv::Mat& photo, double scale);
 cv::Mat colorize(const cv::Mat& values, const Colormap& cmap, const ColorScale& scale);
 
 // Renders one figure of one image: the style's composition of the tiles, all on one colour scale
-// (the clip from `options.clip`, else the percentile over all tiles pooled), plus the colour bar.
+// (the clip from `options.clip`, else the percentile over all tiles pooled), plus the colour bar
+// with its unit beside it. Edges (paper and panel styles) are not drawn over pixels no patch sees.
 // `original`/`transform` as in ModelInput. Throws Error(InvalidArgument) for bad options or maps.
 Figure render_figure(const cv::Mat& original, const ImageTransform& transform, const std::vector<MapTile>& tiles,
                      const MapLayout& layout, const RenderOptions& options);

@@ -2,6 +2,8 @@
 #include <bagnet/error.h>
 #include <bagnet/patch_grid.h>
 
+#include "text_layout.h"
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -15,13 +17,14 @@ namespace {
 constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
 constexpr double kScale = 0.38;
 constexpr int kLine = 14, kPad = 4;
+// A caption line longer than a tile wraps onto at most this many lines; beyond that its middle is
+// left out. Names differ at their start (an index) as often as at their end (a counter), and the
+// rank and logit at the start of a caption must never be cut.
+constexpr size_t kMaxLinesPerCaption = 3;
 
-// Shortens from the left, where paths are least informative.
-std::string fit(const std::string& text, int width) {
-  std::string s = text;
+int text_width(const std::string& text, double scale) {
   int baseline = 0;
-  while (s.size() > 3 && cv::getTextSize(s, kFont, kScale, 1, &baseline).width > width) s = ".." + s.substr(3);
-  return s;
+  return cv::getTextSize(text, kFont, scale, 1, &baseline).width;
 }
 
 cv::Mat to_bgr8(const cv::Mat& crop) {
@@ -50,16 +53,29 @@ cv::Mat render_patch_grid(const std::vector<GridTile>& tiles, const GridOptions&
   BAGNET_CHECK(!tiles.empty(), ErrorKind::InvalidArgument, "patch grid: no tiles");
   BAGNET_CHECK(options.tile >= 16 && options.columns >= 1, ErrorKind::InvalidArgument,
                "patch grid: tile >= 16 and columns >= 1 required, got ", options.tile, " and ", options.columns);
-  size_t lines = 0;
-  for (const auto& t : tiles) lines = std::max(lines, t.caption.size());
   const int cell_w = options.tile + 2 * kPad;
+  const detail::TextWidth caption_width = [](const std::string& t) { return text_width(t, kScale); };
+  std::vector<std::vector<std::string>> captions;  // the wrapped lines of each tile
+  size_t lines = 0;
+  for (const auto& t : tiles) {
+    std::vector<std::string> wrapped;
+    for (const auto& line : t.caption)
+      for (auto& part : detail::wrap_text(line, cell_w - 4, caption_width, kMaxLinesPerCaption)) wrapped.push_back(part);
+    lines = std::max(lines, wrapped.size());
+    captions.push_back(std::move(wrapped));
+  }
   const int cell_h = options.tile + 2 * kPad + static_cast<int>(lines) * kLine;
   const int columns = std::min<int>(options.columns, static_cast<int>(tiles.size()));
   const int rows = (static_cast<int>(tiles.size()) + columns - 1) / columns;
-  const int title_h = options.title.empty() ? 0 : kLine + 2 * kPad;
-  cv::Mat canvas(title_h + rows * cell_h, columns * cell_w, CV_8UC3, cv::Scalar(255, 255, 255));
-  if (!options.title.empty())
-    cv::putText(canvas, fit(options.title, canvas.cols - 2 * kPad), {kPad, kPad + kLine - 3}, kFont, kScale + 0.05,
+  const int width = columns * cell_w;
+  const std::vector<std::string> title =
+      options.title.empty() ? std::vector<std::string>{}
+                            : detail::wrap_text(options.title, width - 2 * kPad,
+                                                [](const std::string& t) { return text_width(t, kScale + 0.05); });
+  const int title_h = title.empty() ? 0 : static_cast<int>(title.size()) * kLine + 2 * kPad;
+  cv::Mat canvas(title_h + rows * cell_h, width, CV_8UC3, cv::Scalar(255, 255, 255));
+  for (size_t l = 0; l < title.size(); ++l)
+    cv::putText(canvas, title[l], {kPad, kPad + static_cast<int>(l + 1) * kLine - 3}, kFont, kScale + 0.05,
                 cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   for (size_t i = 0; i < tiles.size(); ++i) {
     const int x0 = static_cast<int>(i % columns) * cell_w, y0 = title_h + static_cast<int>(i / columns) * cell_h;
@@ -74,8 +90,8 @@ cv::Mat render_patch_grid(const std::vector<GridTile>& tiles, const GridOptions&
     const int ox = x0 + kPad + (options.tile - w) / 2, oy = y0 + kPad + (options.tile - h) / 2;
     scaled.copyTo(canvas(cv::Rect(ox, oy, w, h)));
     cv::rectangle(canvas, cv::Rect(ox - 1, oy - 1, w + 2, h + 2), cv::Scalar(160, 160, 160), 1);
-    for (size_t l = 0; l < tiles[i].caption.size(); ++l)
-      cv::putText(canvas, fit(tiles[i].caption[l], cell_w - 2),
+    for (size_t l = 0; l < captions[i].size(); ++l)
+      cv::putText(canvas, captions[i][l],
                   {x0 + 2, y0 + 2 * kPad + options.tile + static_cast<int>(l + 1) * kLine - 3}, kFont, kScale,
                   cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   }

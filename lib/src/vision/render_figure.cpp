@@ -2,6 +2,8 @@
 #include <bagnet/error.h>
 #include <bagnet/render.h>
 
+#include "text_layout.h"
+
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
@@ -34,12 +36,8 @@ struct Font {
   }
 };
 
-// Shortens text with "..." until it fits `width` pixels.
-std::string fit(const Font& font, std::string text, int width) {
-  if (font.width(text) <= width) return text;
-  while (!text.empty() && font.width(text + "...") > width) text.pop_back();
-  return text + "...";
-}
+// The BagNet paper's pictures are of 224 px inputs; its edge parameters were chosen at that size.
+constexpr double kPaperInputSize = 224;
 
 cv::Mat to_bytes(const cv::Mat& photo) {
   cv::Mat out;
@@ -65,21 +63,26 @@ void outline_crop(cv::Mat& tile, const ImageTransform& t, int zoom) {
   cv::rectangle(tile, a + step, b - step, cv::Scalar(255, 255, 255), thickness, cv::LINE_8);
 }
 
-// Heatmap tile in the paper's style: colours, then edges darkened at `alpha`.
-cv::Mat paper_tile(const cv::Mat& colours, const cv::Mat& edges, double alpha) {
+// Heatmap tile in the paper's style: colours, then edges darkened at `alpha`. Not over pixels no
+// patch sees (NaN values): darkened hatching would look like hatching of another shade.
+cv::Mat paper_tile(const cv::Mat& colours, const cv::Mat& edges, const cv::Mat& values, double alpha) {
   cv::Mat out = colours.clone();
   for (int r = 0; r < out.rows; ++r) {
     cv::Vec3b* px = out.ptr<cv::Vec3b>(r);
     const uchar* e = edges.ptr<uchar>(r);
+    const float* v = values.ptr<float>(r);
     for (int c = 0; c < out.cols; ++c)
-      if (e[c]) px[c] = cv::Vec3b(cv::saturate_cast<uchar>(px[c][0] * (1 - alpha)),
+      if (e[c] && !std::isnan(v[c])) px[c] = cv::Vec3b(cv::saturate_cast<uchar>(px[c][0] * (1 - alpha)),
                                   cv::saturate_cast<uchar>(px[c][1] * (1 - alpha)),
                                   cv::saturate_cast<uchar>(px[c][2] * (1 - alpha)));
   }
   return out;
 }
 
-cv::Mat draw_colorbar(const Colormap& cmap, const ColorScale& scale, int height, const Font& font) {
+// The colour bar with its ticks and, when `unit` is not empty, the unit written upwards beside the
+// tick labels (as matplotlib labels a colour bar), so that it takes no room from the titles.
+cv::Mat draw_colorbar(const Colormap& cmap, const ColorScale& scale, int height, const Font& font,
+                      const std::string& unit) {
   const int bar_width = std::max(12, height / 16);
   const std::vector<double> ticks = colorbar_ticks(scale, 7);
   int label_width = 0;
@@ -99,7 +102,15 @@ cv::Mat draw_colorbar(const Colormap& cmap, const ColorScale& scale, int height,
     cv::line(strip, cv::Point(bar_width, y), cv::Point(bar_width + tick_length - 1, y), kInk, 1);
     font.put(strip, format_tick(v), cv::Point(bar_width + tick_length + 3, y + font.height / 2));
   }
-  return strip;
+  if (unit.empty()) return strip;
+  const int length = std::min(font.width(unit) + 4, height);
+  cv::Mat label(font.height + 8, length, CV_8UC3, kPaper);
+  font.put(label, unit, cv::Point(2, font.height + 2));
+  cv::rotate(label, label, cv::ROTATE_90_COUNTERCLOCKWISE);
+  cv::Mat out(height, strip.cols + 2 + label.cols, CV_8UC3, kPaper);
+  strip.copyTo(out(cv::Rect(0, 0, strip.cols, strip.rows)));
+  label.copyTo(out(cv::Rect(strip.cols + 2, (height - label.rows) / 2, label.cols, label.rows)));
+  return out;
 }
 
 }  // namespace
@@ -141,8 +152,9 @@ cv::Mat paper_edges(const cv::Mat& photo, double scale) {
   dy.convertTo(dy16, CV_16S, gain);
   cv::Mat edges;
   cv::Canny(dx16, dy16, edges, 0.1 * gain, 0.2 * gain, true);
-  // The paper leaves the outer 5 pixels of the edge map empty (border artefacts).
-  const int border = 5;
+  // The paper leaves the outer 5 pixels of its 112 px edge maps empty (border artefacts); smaller
+  // edge maps keep the same fraction, so that a small map is not cleared down to its middle.
+  const int border = std::clamp(static_cast<int>(std::lround(5.0 * std::max(edges.rows, edges.cols) / 112.0)), 1, 5);
   if (edges.rows > 2 * border && edges.cols > 2 * border) {
     cv::Mat keep = cv::Mat::zeros(edges.size(), CV_8UC1);
     keep(cv::Rect(border, border, edges.cols - 2 * border, edges.rows - 2 * border)).setTo(255);
@@ -194,15 +206,6 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
 
   const cv::Mat photo = photo_in_frame(original, transform, options.frame);
   const bool outline = options.frame == Frame::Original;
-  cv::Mat edges;
-  if (options.style != Style::Overlay && options.edge_alpha > 0) {
-    // edge_scale is relative to the model input, so the figure's edge density does not depend on
-    // how many pixels the original photo has.
-    const double relative = options.frame == Frame::Original
-                                ? double(transform.resized_height) / double(transform.original_height)
-                                : 1.0;
-    edges = paper_edges(photo, std::min(1.0, options.edge_scale * relative));
-  }
   // Small pictures are enlarged before colouring, so that hatching and text are drawn at the
   // displayed resolution while every map/photo pixel becomes a zoom x zoom block.
   const int zoom = std::max(1, options.min_display / std::max(1, std::max(photo.rows, photo.cols)));
@@ -213,7 +216,24 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
     cv::resize(m, out, cv::Size(), zoom, zoom, cv::INTER_NEAREST);
     return out;
   };
-  edges = enlarge(edges);
+  cv::Mat edges;
+  if (options.style != Style::Overlay && options.edge_alpha > 0) {
+    // Edges are found on the photo as displayed. Their resolution is edge_scale x the model
+    // input's (so the density on a large original follows what the model saw), but at least
+    // edge_scale x 224 px across the figure: the paper's 0.5 on its 224 px inputs gave 112 px edge
+    // maps, and the same rule on a 28 px input would give a 14 px map whose cleared border leaves
+    // a grey block in the middle. The enlargement for the edges is bilinear so that contours of
+    // small inputs come out as thin lines, not as pixel-sized blocks that read like map cells.
+    const double input_per_display =
+        (options.frame == Frame::Original ? double(transform.resized_height) / double(transform.original_height)
+                                          : 1.0) /
+        zoom;
+    const double longer = double(std::max(photo.rows, photo.cols) * zoom);
+    const double scale = std::min(1.0, options.edge_scale * std::max(input_per_display, kPaperInputSize / longer));
+    cv::Mat shown = photo;
+    if (zoom > 1) cv::resize(photo, shown, cv::Size(), zoom, zoom, cv::INTER_LINEAR);
+    edges = paper_edges(shown, scale);
+  }
 
   std::vector<cv::Mat> pictures;
   std::vector<std::string> titles;
@@ -229,7 +249,7 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
     if (options.style == Style::Overlay)
       cv::addWeighted(photo_bytes, 1 - options.overlay_alpha, colours, options.overlay_alpha, 0, picture);
     else
-      picture = edges.empty() ? colours : paper_tile(colours, edges, options.edge_alpha);
+      picture = edges.empty() ? colours : paper_tile(colours, edges, values, options.edge_alpha);
     pictures.push_back(picture);
     titles.push_back(tiles[k].title);
   }
@@ -237,30 +257,42 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
     for (auto& p : pictures) outline_crop(p, transform, zoom);
 
   const int tile_h = pictures[0].rows, tile_w = pictures[0].cols;
-  const Font font(std::max(tile_h, 160));
+  // Text sized by the shorter side, so that a tall narrow tile does not get letters too big for
+  // its width.
+  const Font font(std::max(std::min(tile_h, tile_w), 160));
   const int gap = std::max(4, font.height / 2);
-  // Titles may have several lines ('\n'); every tile reserves the tallest.
+  cv::Mat bar;
+  if (options.colorbar) bar = draw_colorbar(cmap, figure.scale, tile_h, font, options.colorbar_unit);
+  const std::string footer = "clip " + format_tick(figure.scale.clip) +
+                             (options.clip_note.empty() ? std::string() : " (" + options.clip_note + ")");
+  const int footer_h = options.colorbar ? font.height + gap + 2 : 0;
+  const int n = static_cast<int>(pictures.size());
+  const int bar_x = gap + n * (tile_w + gap);
+  // Wide enough for the clip note under narrow pictures.
+  const int width = std::max(gap + n * (tile_w + gap) + (bar.empty() ? 0 : bar.cols + gap),
+                             bar.empty() ? 0 : font.width(footer) + 2 * gap);
+  // Titles may have several lines ('\n'), and a line wider than its tile wraps (at spaces where
+  // possible) instead of being cut: the end of a title is often what tells two pictures apart.
+  // The last tile's title may also use the room above the colour bar. Every tile reserves the
+  // tallest title.
+  const detail::TextWidth measure = [&font](const std::string& text) { return font.width(text); };
   std::vector<std::vector<std::string>> title_lines;
   size_t line_count = 1;
-  for (const auto& t : titles) {
+  for (int k = 0; k < n; ++k) {
+    const std::string& t = titles[size_t(k)];
+    const int room = k + 1 == n ? width - (gap + k * (tile_w + gap)) - gap : tile_w;
     std::vector<std::string> lines;
     size_t start = 0;
-    for (size_t end; (end = t.find('\n', start)) != std::string::npos; start = end + 1) lines.push_back(t.substr(start, end - start));
-    lines.push_back(t.substr(start));
+    auto add = [&](const std::string& line) {
+      for (auto& part : detail::wrap_text(line, room, measure)) lines.push_back(part);
+    };
+    for (size_t end; (end = t.find('\n', start)) != std::string::npos; start = end + 1) add(t.substr(start, end - start));
+    add(t.substr(start));
     line_count = std::max(line_count, lines.size());
     title_lines.push_back(lines);
   }
   const int line_h = font.height + gap / 2 + 2;
   const int title_h = options.titles ? static_cast<int>(line_count) * line_h + gap / 2 : 0;
-  cv::Mat bar;
-  if (options.colorbar) bar = draw_colorbar(cmap, figure.scale, tile_h, font);
-  const std::string footer = "clip " + format_tick(figure.scale.clip) +
-                             (options.clip_note.empty() ? std::string() : " (" + options.clip_note + ")");
-  const int footer_h = options.colorbar ? font.height + gap + 2 : 0;
-  const int n = static_cast<int>(pictures.size());
-  // Wide enough for the clip note under narrow pictures.
-  const int width = std::max(gap + n * (tile_w + gap) + (bar.empty() ? 0 : bar.cols + gap),
-                             bar.empty() ? 0 : font.width(footer) + 2 * gap);
   cv::Mat canvas(title_h + tile_h + footer_h + gap, width, CV_8UC3, kPaper);
   for (int k = 0; k < n; ++k) {
     const int x = gap + k * (tile_w + gap);
@@ -268,11 +300,11 @@ Figure render_figure(const cv::Mat& original, const ImageTransform& transform, c
     pictures[k].copyTo(canvas(figure.tiles.back()));
     if (options.titles)
       for (size_t i = 0; i < title_lines[k].size(); ++i)
-        font.put(canvas, fit(font, title_lines[k][i], tile_w), cv::Point(x, gap / 2 + int(i + 1) * line_h - gap / 2));
+        font.put(canvas, title_lines[k][i], cv::Point(x, gap / 2 + int(i + 1) * line_h - gap / 2));
   }
   if (!bar.empty()) {
-    const int x = gap + n * (tile_w + gap);
-    bar.copyTo(canvas(cv::Rect(x, title_h, bar.cols, bar.rows)));
+    bar.copyTo(canvas(cv::Rect(bar_x, title_h, bar.cols, bar.rows)));
+    figure.colorbar = cv::Rect(bar_x, title_h, bar.cols, bar.rows);
     const int text_w = font.width(footer);
     font.put(canvas, footer, cv::Point(std::max(gap, width - gap - text_w), title_h + tile_h + font.height + gap / 2));
   }
