@@ -2,6 +2,8 @@
 // default model (used when --weights is not given), and of error handling.
 #include "cli_util.h"
 
+#include "scratch.h"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -20,11 +22,7 @@ namespace {
 using bagnet::test::slurp_file;
 using Result = bagnet::test::CliResult;
 
-fs::path dir() {
-  const fs::path d = fs::temp_directory_path() / "bagnet-test-cli-train";
-  fs::create_directories(d);
-  return d;
-}
+fs::path dir() { return bagnet::test::scratch_folder("cli-train"); }
 
 std::string slurp(const fs::path& path) { return slurp_file(path); }
 

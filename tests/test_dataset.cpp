@@ -5,6 +5,8 @@
 
 #include "vision/idx.h"
 
+#include "scratch.h"
+
 #include <doctest/doctest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
@@ -19,12 +21,7 @@ using bagnet::ErrorKind;
 
 namespace {
 
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "bagnet-test-dataset" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return bagnet::test::fresh_scratch_folder("dataset", name); }
 
 void write_bytes(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -5,6 +5,8 @@
 #include <bagnet/npy.h>
 #include <bagnet/sha256.h>
 
+#include "scratch.h"
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
@@ -15,11 +17,7 @@ using namespace bagnet;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "bagnet-test-formats";
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path scratch(const std::string& name) { return bagnet::test::scratch_folder("formats") / name; }
 std::string hash(const std::string& s) { return sha256_hex(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
 }  // namespace
 

@@ -2,6 +2,8 @@
 #include <bagnet/error.h>
 #include <bagnet/image.h>
 
+#include "scratch.h"
+
 #include <doctest/doctest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
@@ -14,11 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "bagnet-test-image";
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path scratch(const std::string& name) { return bagnet::test::scratch_folder("image") / name; }
 
 // A BGR 8-bit test card: pixel (y, x) = (x, y, 100) in B, G, R.
 cv::Mat card(int rows, int cols) {

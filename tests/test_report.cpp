@@ -9,6 +9,8 @@
 #include "float_error.h"
 #include "json_schema.h"
 
+#include "scratch.h"
+
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
@@ -94,11 +96,7 @@ TinyNet tiny_net(int64_t classes) {
   return t;
 }
 
-std::string scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "bagnet-test-report";
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
+std::string scratch(const std::string& name) { return (scratch_folder("report") / name).string(); }
 
 }  // namespace
 

@@ -7,6 +7,8 @@
 
 #include "float_error.h"
 
+#include "scratch.h"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -25,13 +27,7 @@ namespace {
 // show that nothing assumes the official layout.
 const char* kSpec = "blocks=1-1,kernel3=1-0,strides=1-2,widths=4-8,stem=8,expansion=2,in=1,classes=3";
 
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "bagnet-test-train";
-  fs::create_directories(dir);
-  const fs::path p = dir / name;
-  fs::remove(p);
-  return p;
-}
+fs::path scratch(const std::string& name) { return scratch_path("train", name); }
 
 ModelMeta make_meta(const Arch& arch) {
   ModelMeta m;

@@ -128,9 +128,19 @@ InputSpec plan_input_spec(const ImageFlags& flags, const std::string& mean_flag,
   return spec;
 }
 
-}  // namespace
+// Everything the command line says, checked (parse).
+struct TrainRequest {
+  std::string data_path, out, checkpoint, val_path, mean_flag, std_flag, command_line;
+  bool resume = false, overwrite = false, json_out = false, new_head = false;
+  ImageFlags image_flags;
+  ModelFlags model_flags;
+  TrainOptions opt;
+  double val_split = 0;
+  int64_t limit = 0, cache_mb = 0;
+};
 
-int run_train(int argc, char** argv) {
+// nullopt after --help. Throws UsageError for bad flags.
+std::optional<TrainRequest> parse_train_request(int argc, char** argv) {
   cxxopts::Options options(
       "bagnet train",
       "Train a BagNet on DATASET: a folder of class folders, a CSV of path,label, or an *-images-idx3-ubyte[.gz] "
@@ -182,27 +192,28 @@ int run_train(int argc, char** argv) {
                      "  bagnet train ... -o fmnist.pt --resume            # after an interruption\n"
                      "  bagnet train pets/ --weights bagnet32-2ddd53ed.pth.tar --head-only --lr 0.01 -o pets.pt\n",
                      parsed, {{"out", "output"}}))
-    return kExitOk;
+    return std::nullopt;
   if (!parsed.count("dataset")) throw UsageError("no DATASET given");
   if (!parsed.count("output")) throw UsageError("-o FILE is required");
-  const std::string data_path = parsed["dataset"].as<std::string>();
-  const std::string out = parsed["output"].as<std::string>();
-  std::string checkpoint = parsed["checkpoint"].as<std::string>();
-  if (checkpoint.empty()) checkpoint = out + ".ckpt";
-  const bool resume = parsed.count("resume") > 0;
-  const bool json_out = parsed.count("json") > 0;
-  const ImageFlags image_flags = read_image_flags(parsed);
-  ModelFlags model_flags;
-  model_flags.weights = parsed.count("weights") ? parsed["weights"].as<std::string>() : "";
-  model_flags.arch = parsed["arch"].as<std::string>();
-  model_flags.labels = parsed["labels"].as<std::string>();
-  model_flags.device = parsed["device"].as<std::string>();
-  model_flags.threads = parsed["threads"].as<int>();
-  if (model_flags.threads < 0) throw UsageError("--threads must be >= 0");
-  if (model_flags.weights.empty() && model_flags.arch.empty())
-    throw UsageError("give --arch SPEC (train from scratch) or --weights FILE (fine-tune)");
-
-  TrainOptions opt;
+  TrainRequest r;
+  r.data_path = parsed["dataset"].as<std::string>();
+  r.out = parsed["output"].as<std::string>();
+  r.checkpoint = parsed["checkpoint"].as<std::string>();
+  if (r.checkpoint.empty()) r.checkpoint = r.out + ".ckpt";
+  r.resume = parsed.count("resume") > 0;
+  r.overwrite = parsed.count("overwrite") > 0;
+  r.json_out = parsed.count("json") > 0;
+  r.new_head = parsed.count("new-head") > 0;
+  r.image_flags = read_image_flags(parsed);
+  ModelFlags& m = r.model_flags;
+  m.weights = parsed.count("weights") ? parsed["weights"].as<std::string>() : "";
+  m.arch = parsed["arch"].as<std::string>();
+  m.labels = parsed["labels"].as<std::string>();
+  m.device = parsed["device"].as<std::string>();
+  m.threads = parsed["threads"].as<int>();
+  if (m.threads < 0) throw UsageError("--threads must be >= 0");
+  if (m.weights.empty() && m.arch.empty()) throw UsageError("give --arch SPEC (train from scratch) or --weights FILE (fine-tune)");
+  TrainOptions& opt = r.opt;
   opt.epochs = parsed["epochs"].as<int64_t>();
   opt.batch_size = parsed["batch-size"].as<int64_t>();
   opt.optimizer = parse_optimizer(parsed["optimizer"].as<std::string>());
@@ -218,156 +229,130 @@ int run_train(int argc, char** argv) {
   opt.augment_flip = parsed.count("flip") > 0;
   opt.head_only = parsed.count("head-only") > 0;
   opt.seed = parsed["seed"].as<uint64_t>();
-  opt.checkpoint_path = checkpoint;
-  const double val_split = parsed["val-split"].as<double>();
-  const std::string val_path = parsed["val"].as<std::string>();
-  const int64_t limit = parsed["limit"].as<int64_t>();
-  const int64_t cache_mb = parsed["cache-mb"].as<int64_t>();
-  if (val_split < 0 || val_split >= 1) throw UsageError("--val-split must be in [0, 1)");
-  if (val_split > 0 && !val_path.empty()) throw UsageError("give --val or --val-split, not both");
-  if (limit < 0) throw UsageError("--limit must be >= 0");
-  if (resume && !std::filesystem::exists(checkpoint))
-    fail(ErrorKind::BadInput, checkpoint, ": no checkpoint to resume from");
-  check_output_paths({out, checkpoint}, resume, parsed.count("overwrite") > 0);
+  opt.checkpoint_path = r.checkpoint;
+  if (m.weights.empty() && (opt.head_only || r.new_head)) throw UsageError("--head-only and --new-head need --weights FILE");
+  r.val_split = parsed["val-split"].as<double>();
+  r.val_path = parsed["val"].as<std::string>();
+  r.limit = parsed["limit"].as<int64_t>();
+  r.cache_mb = parsed["cache-mb"].as<int64_t>();
+  r.mean_flag = parsed["mean"].as<std::string>();
+  r.std_flag = parsed["std"].as<std::string>();
+  if (r.val_split < 0 || r.val_split >= 1) throw UsageError("--val-split must be in [0, 1)");
+  if (r.val_split > 0 && !r.val_path.empty()) throw UsageError("give --val or --val-split, not both");
+  if (r.limit < 0) throw UsageError("--limit must be >= 0");
+  r.command_line = "bagnet train";
+  for (int i = 1; i < argc; ++i) r.command_line += " " + shell_quote(argv[i]);
+  return r;
+}
 
-  configure_runtime(model_flags.threads);
-  opt.device = resolve_device(model_flags.device);
-  const auto started = std::chrono::steady_clock::now();
-
-  // Data and class names.
-  DatasetOptions data_options;
-  if (!model_flags.labels.empty()) data_options.class_names = read_class_names(model_flags.labels);
-  const std::unique_ptr<Dataset> data = open_dataset(data_path, data_options);
-  const int64_t classes = dataset_class_count(*data);
-  BAGNET_CHECK(classes >= 2, ErrorKind::BadInput, data_path, ": needs labelled examples of at least 2 classes");
-  std::vector<std::string> names = data->class_names();
-  if (names.empty())
-    for (int64_t c = 0; c < classes; ++c) names.push_back("class_" + std::to_string(c));
-
-  // The network: fresh, or initialised from a checkpoint (with a new head where needed).
+// The network to train: fresh, or initialised from a checkpoint with a new classifier where the
+// class count differs or --new-head asks for one (plan).
+struct InitialNetwork {
   Arch arch;
-  std::optional<ModelMeta> init_meta;
-  Checkpoint init;
-  if (!model_flags.weights.empty()) {
-    init = read_checkpoint(model_flags.weights);
-    init_meta = model_meta(init, model_flags.weights);
-    arch = !model_flags.arch.empty() ? parse_arch(model_flags.arch) : init_meta ? init_meta->arch : detect_arch(init.tensors);
-  } else {
-    arch = parse_arch(model_flags.arch);
-  }
-  const int64_t checkpoint_classes = arch.num_classes;
-  arch.num_classes = classes;
-  name_arch(arch);
-  BagNet net(arch);
-  init_weights(net, opt.seed);
+  BagNet net{nullptr};
+  std::optional<ModelMeta> meta;  // of the initial model file
+  std::string sha256;             // of the initial checkpoint
   bool new_head = false;
-  if (!model_flags.weights.empty()) {
-    new_head = parsed.count("new-head") > 0 || checkpoint_classes != classes;
+};
+
+InitialNetwork plan_network(const TrainRequest& r, int64_t classes) {
+  InitialNetwork n;
+  const ModelFlags& m = r.model_flags;
+  Checkpoint init;
+  if (!m.weights.empty()) {
+    init = read_checkpoint(m.weights);
+    n.meta = model_meta(init, m.weights);
+    n.sha256 = init.sha256;
+    n.arch = !m.arch.empty() ? parse_arch(m.arch) : n.meta ? n.meta->arch : detect_arch(init.tensors);
+  } else {
+    n.arch = parse_arch(m.arch);
+  }
+  const int64_t checkpoint_classes = n.arch.num_classes;
+  n.arch.num_classes = classes;
+  name_arch(n.arch);
+  n.net = BagNet(n.arch);
+  init_weights(n.net, r.opt.seed);
+  if (!m.weights.empty()) {
+    n.new_head = r.new_head || checkpoint_classes != classes;
     try {
-      load_backbone(net, init.tensors, !new_head);
+      load_backbone(n.net, init.tensors, !n.new_head);
     } catch (const Error& e) {
-      throw Error(e.kind(), model_flags.weights + ": " + e.what());
+      throw Error(e.kind(), m.weights + ": " + e.what());
     }
-    init.tensors.clear();
-  } else if (opt.head_only || parsed.count("new-head")) {
-    throw UsageError("--head-only and --new-head need --weights FILE");
   }
+  return n;
+}
 
-  std::string normalisation;
-  const InputSpec prep = plan_input_spec(image_flags, parsed["mean"].as<std::string>(), parsed["std"].as<std::string>(),
-                                         arch, init_meta, !model_flags.weights.empty(), *data, normalisation);
-  for (size_t c = 0; c < prep.mean.size(); ++c) opt.fill.push_back(-prep.mean[c] / prep.std[c]);
-
-  std::unique_ptr<ProgressBar> loading = std::make_unique<ProgressBar>("loading");
-  const DatasetSource all(*data, prep, cache_mb, loading->callback());
-  loading.reset();
+// Training and validation examples: all of DATASET, or a seeded split (--val-split) and subset
+// (--limit), or a separate validation dataset (plan).
+struct Sources {
+  std::unique_ptr<DatasetSource> all;
   std::unique_ptr<Dataset> val_data;
-  std::unique_ptr<ExampleSource> val_source, train_subset;
-  const ExampleSource* train_source = &all;
+  std::unique_ptr<ExampleSource> val, train_subset;
+  const ExampleSource* train = nullptr;
   std::string validation = "none";
-  {
-    std::vector<int64_t> order(static_cast<size_t>(all.size()));
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-    if (val_split > 0 || limit > 0) {
-      // A split that depends only on the seed, so a resumed run sees the same examples.
-      const auto gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed ^ 0x5eed5eedull);
-      const torch::Tensor perm = torch::randperm(all.size(), gen, torch::kLong);
-      order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel());
-    }
-    const int64_t held = static_cast<int64_t>(std::llround(val_split * double(all.size())));
-    if (held > 0) {
-      val_source = std::make_unique<SubsetSource>(all, std::vector<int64_t>(order.end() - held, order.end()));
-      order.resize(order.size() - static_cast<size_t>(held));
-      validation = "held-out " + fixed(val_split, 3) + " of the training data (" + std::to_string(held) + " examples)";
-    }
-    if (limit > 0 && limit < static_cast<int64_t>(order.size())) order.resize(static_cast<size_t>(limit));
-    if (held > 0 || limit > 0) {
-      std::sort(order.begin(), order.end());
-      train_subset = std::make_unique<SubsetSource>(all, order);
-      train_source = train_subset.get();
-    }
+};
+
+Sources plan_sources(const TrainRequest& r, const Dataset& data, const DatasetOptions& data_options, const InputSpec& prep) {
+  Sources s;
+  std::unique_ptr<ProgressBar> loading = std::make_unique<ProgressBar>("loading");
+  s.all = std::make_unique<DatasetSource>(data, prep, r.cache_mb, loading->callback());
+  loading.reset();
+  s.train = s.all.get();
+  const DatasetSource& all = *s.all;
+  std::vector<int64_t> order(static_cast<size_t>(all.size()));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  if (r.val_split > 0 || r.limit > 0) {
+    // A split that depends only on the seed, so a resumed run sees the same examples.
+    const auto gen = at::make_generator<at::CPUGeneratorImpl>(r.opt.seed ^ 0x5eed5eedull);
+    const torch::Tensor perm = torch::randperm(all.size(), gen, torch::kLong);
+    order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel());
   }
-  if (!val_path.empty()) {
-    val_data = open_dataset(val_path, data_options);
-    BAGNET_CHECK(val_data->class_names().empty() || data->class_names().empty() ||
-                     val_data->class_names() == data->class_names(),
-                 ErrorKind::BadInput, val_path, ": its classes differ from the training data's");
+  const int64_t held = static_cast<int64_t>(std::llround(r.val_split * double(all.size())));
+  if (held > 0) {
+    s.val = std::make_unique<SubsetSource>(all, std::vector<int64_t>(order.end() - held, order.end()));
+    order.resize(order.size() - static_cast<size_t>(held));
+    s.validation = "held-out " + fixed(r.val_split, 3) + " of the training data (" + std::to_string(held) + " examples)";
+  }
+  if (r.limit > 0 && r.limit < static_cast<int64_t>(order.size())) order.resize(static_cast<size_t>(r.limit));
+  if (held > 0 || r.limit > 0) {
+    std::sort(order.begin(), order.end());
+    s.train_subset = std::make_unique<SubsetSource>(all, order);
+    s.train = s.train_subset.get();
+  }
+  if (!r.val_path.empty()) {
+    s.val_data = open_dataset(r.val_path, data_options);
+    BAGNET_CHECK(s.val_data->class_names().empty() || data.class_names().empty() ||
+                     s.val_data->class_names() == data.class_names(),
+                 ErrorKind::BadInput, r.val_path, ": its classes differ from the training data's");
     std::unique_ptr<ProgressBar> bar = std::make_unique<ProgressBar>("loading validation");
-    val_source = std::make_unique<DatasetSource>(*val_data, prep, cache_mb, bar->callback());
-    validation = val_data->description();
+    s.val = std::make_unique<DatasetSource>(*s.val_data, prep, r.cache_mb, bar->callback());
+    s.validation = s.val_data->description();
   }
+  return s;
+}
 
-  std::string command_line = "bagnet train";
-  for (int i = 1; i < argc; ++i) command_line += " " + shell_quote(argv[i]);
-  nlohmann::json provenance = {
-      {"tool", bagnet_version()},
-      {"torch_version", torch_version()},
-      {"command", command_line},
-      {"data", data_path},
-      {"data_description", data->description()},
-      {"train_examples", train_source->size()},
-      {"validation", validation},
-      {"seed", opt.seed},
-      {"epochs", opt.epochs},
-      {"recipe", nlohmann::json::parse(recipe_json(opt, train_source->size()))},
-      {"normalisation", normalisation},
-      {"initial_weights", model_flags.weights.empty() ? nlohmann::json(nullptr)
-                                                      : nlohmann::json{{"file", model_flags.weights},
-                                                                       {"sha256", init.sha256},
-                                                                       {"new_head", new_head}}},
-      {"device", device_description(opt.device)},
-  };
-  ModelMeta meta;
-  meta.arch = arch;
-  meta.class_names = names;
-  meta.input = prep;
-  meta.training = provenance.dump();
-  opt.checkpoint_meta = meta;
-
-  std::cerr << "training " << arch_to_spec(arch) << " (q = " << receptive_field(arch) << ", stride "
-            << total_stride(arch) << ", " << parameter_count(arch) << " parameters) on " << train_source->size()
-            << " examples of " << data->description() << "; validation: " << validation << "\n";
-  if (resume) std::cerr << "resuming from " << checkpoint << "\n";
-
-  std::unique_ptr<ProgressBar> bar;
-  LogProgress log;
-  opt.on_progress = [&](const TrainProgress& p) {
+// Per-batch progress bar and one line per epoch on stderr.
+void report_progress(TrainOptions& opt, const std::string& checkpoint, std::unique_ptr<ProgressBar>& bar, LogProgress& log) {
+  opt.on_progress = [&bar, &log](const TrainProgress& p) {
     if (p.batch == 1) bar = std::make_unique<ProgressBar>("epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
     bar->update({p.batch, p.batches, "loss " + fixed(p.loss, 4) + " acc " + percent(p.top1)});
     log.update(p);
   };
-  opt.on_epoch = [&](const EpochStats& s) {
+  const int64_t epochs = opt.epochs;
+  opt.on_epoch = [&bar, epochs, checkpoint](const EpochStats& s) {
     bar.reset();
-    std::cerr << "epoch " << s.epoch << "/" << opt.epochs << "  loss " << fixed(s.train_loss, 4) << "  train "
+    std::cerr << "epoch " << s.epoch << "/" << epochs << "  loss " << fixed(s.train_loss, 4) << "  train "
               << percent(s.train_top1);
     if (!std::isnan(s.val_top1))
       std::cerr << "  val " << percent(s.val_top1) << " (top-5 " << percent(s.val_top5) << ", loss "
                 << fixed(s.val_loss, 4) << ")";
     std::cerr << "  lr " << s.lr << "  " << fixed(s.seconds, 1) << " s  [checkpoint " << checkpoint << "]" << std::endl;
   };
-  const TrainResult result = train_model(net, *train_source, val_source.get(), opt, resume ? checkpoint : "");
+}
 
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+// The run's history and final numbers, added to the provenance a model file carries.
+void add_results(nlohmann::json& provenance, const TrainResult& result) {
   nlohmann::json history = nlohmann::json::array();
   double train_seconds = 0;
   for (const auto& s : result.history) {
@@ -378,20 +363,86 @@ int run_train(int argc, char** argv) {
     train_seconds += s.seconds;
   }
   const EpochStats& last = result.history.back();
+  auto optional = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
   provenance["history"] = history;
-  provenance["final"] = {{"train_loss", last.train_loss},
-                         {"train_top1", last.train_top1},
-                         {"val_top1", std::isnan(last.val_top1) ? nlohmann::json(nullptr) : nlohmann::json(last.val_top1)},
-                         {"val_top5", std::isnan(last.val_top5) ? nlohmann::json(nullptr) : nlohmann::json(last.val_top5)}};
+  provenance["final"] = {{"train_loss", last.train_loss}, {"train_top1", last.train_top1},
+                         {"val_top1", optional(last.val_top1)}, {"val_top5", optional(last.val_top5)}};
   provenance["training_seconds"] = train_seconds;
   provenance["resumed_epochs"] = result.resumed_epochs;
   provenance["finished"] = utc_now();
+}
+
+}  // namespace
+
+int run_train(int argc, char** argv) {
+  const auto parsed = parse_train_request(argc, argv);
+  if (!parsed) return kExitOk;
+  TrainRequest r = *parsed;
+  if (r.resume && !std::filesystem::exists(r.checkpoint)) fail(ErrorKind::BadInput, r.checkpoint, ": no checkpoint to resume from");
+  check_output_paths({r.out, r.checkpoint}, r.resume, r.overwrite);
+  configure_runtime(r.model_flags.threads);
+  r.opt.device = resolve_device(r.model_flags.device);
+  const auto started = std::chrono::steady_clock::now();
+
+  // Plan: data and class names, the network, its input, the examples.
+  DatasetOptions data_options;
+  if (!r.model_flags.labels.empty()) data_options.class_names = read_class_names(r.model_flags.labels);
+  const std::unique_ptr<Dataset> data = open_dataset(r.data_path, data_options);
+  const int64_t classes = dataset_class_count(*data);
+  BAGNET_CHECK(classes >= 2, ErrorKind::BadInput, r.data_path, ": needs labelled examples of at least 2 classes");
+  std::vector<std::string> names = data->class_names();
+  if (names.empty())
+    for (int64_t c = 0; c < classes; ++c) names.push_back("class_" + std::to_string(c));
+  InitialNetwork init = plan_network(r, classes);
+  const Arch& arch = init.arch;
+  std::string normalisation;
+  const InputSpec prep = plan_input_spec(r.image_flags, r.mean_flag, r.std_flag, arch, init.meta,
+                                         !r.model_flags.weights.empty(), *data, normalisation);
+  for (size_t c = 0; c < prep.mean.size(); ++c) r.opt.fill.push_back(-prep.mean[c] / prep.std[c]);
+  const Sources sources = plan_sources(r, *data, data_options, prep);
+
+  nlohmann::json provenance = {
+      {"tool", bagnet_version()},
+      {"torch_version", torch_version()},
+      {"command", r.command_line},
+      {"data", r.data_path},
+      {"data_description", data->description()},
+      {"train_examples", sources.train->size()},
+      {"validation", sources.validation},
+      {"seed", r.opt.seed},
+      {"epochs", r.opt.epochs},
+      {"recipe", nlohmann::json::parse(recipe_json(r.opt, sources.train->size()))},
+      {"normalisation", normalisation},
+      {"initial_weights", r.model_flags.weights.empty()
+                              ? nlohmann::json(nullptr)
+                              : nlohmann::json{{"file", r.model_flags.weights}, {"sha256", init.sha256}, {"new_head", init.new_head}}},
+      {"device", device_description(r.opt.device)},
+  };
+  ModelMeta meta;
+  meta.arch = arch;
+  meta.class_names = names;
+  meta.input = prep;
   meta.training = provenance.dump();
-  save_model_file(out, state_dict_of(net), meta);
-  std::cerr << "wrote " << out << " (" << std::filesystem::file_size(out) << " bytes) after " << fixed(seconds, 1)
+  r.opt.checkpoint_meta = meta;
+
+  // Run.
+  std::cerr << "training " << arch_to_spec(arch) << " (q = " << receptive_field(arch) << ", stride "
+            << total_stride(arch) << ", " << parameter_count(arch) << " parameters) on " << sources.train->size()
+            << " examples of " << data->description() << "; validation: " << sources.validation << "\n";
+  if (r.resume) std::cerr << "resuming from " << r.checkpoint << "\n";
+  std::unique_ptr<ProgressBar> bar;
+  LogProgress log;
+  report_progress(r.opt, r.checkpoint, bar, log);
+  const TrainResult result = train_model(init.net, *sources.train, sources.val.get(), r.opt, r.resume ? r.checkpoint : "");
+
+  add_results(provenance, result);
+  meta.training = provenance.dump();
+  save_model_file(r.out, state_dict_of(init.net), meta);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cerr << "wrote " << r.out << " (" << std::filesystem::file_size(r.out) << " bytes) after " << fixed(seconds, 1)
             << " s\n";
-  if (json_out) {
-    nlohmann::json summary = {{"model", out}, {"checkpoint", checkpoint}, {"architecture", arch_to_spec(arch)},
+  if (r.json_out) {
+    nlohmann::json summary = {{"model", r.out}, {"checkpoint", r.checkpoint}, {"architecture", arch_to_spec(arch)},
                               {"receptive_field", receptive_field(arch)}, {"stride", total_stride(arch)},
                               {"training", provenance}};
     std::cout << summary.dump(2) << "\n";
