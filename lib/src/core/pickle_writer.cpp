@@ -61,7 +61,7 @@ const char* storage_name(torch::ScalarType type) {
 std::string pickle_dict(const std::vector<PickleEntry>& entries, std::vector<torch::Tensor>& storages) {
   Out p;
   p.op(Opcode::PROTO);
-  p.s += '\x02';
+  p.s += '\x02';  // protocol 2
   p.op(Opcode::EMPTY_DICT);
   p.op(Opcode::MARK);
   for (const auto& entry : entries) {
