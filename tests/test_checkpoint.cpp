@@ -3,12 +3,16 @@
 #include <bagnet/checkpoint.h>
 #include <bagnet/error.h>
 #include <bagnet/model.h>
+#include <bagnet/model_file.h>
 
 #include "test_util.h"
+#include "core/zip_reader.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -36,7 +40,52 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+// Reads a zip checkpoint with our reader and with LibTorch's PyTorchStreamReader: both must list
+// the same records in the same order, at the same offsets, with the same bytes.
+void check_same_records(const std::string& path, bool aligned) {
+  CAPTURE(path);
+  const auto bytes = read_bytes(path);
+  const auto ours = bagnet::detail::read_zip(bytes.data(), bytes.size(), path);
+  caffe2::serialize::PyTorchStreamReader theirs(path);
+  const std::vector<std::string> names = theirs.getAllRecords();  // without the "<folder>/" prefix
+  REQUIRE(ours.size() == names.size());
+  CHECK(ours.size() > 2);
+  for (size_t i = 0; i < ours.size(); ++i) {
+    CAPTURE(ours[i].name);
+    const auto slash = ours[i].name.find('/');
+    REQUIRE(slash != std::string::npos);
+    const std::string name = ours[i].name.substr(slash + 1);
+    CHECK(name == names[i]);
+    const auto [data, size] = theirs.getRecord(name);
+    REQUIRE(size == ours[i].size);
+    CHECK((size == 0 || std::memcmp(data.get(), ours[i].data, size) == 0));
+    const size_t offset = static_cast<size_t>(ours[i].data - bytes.data());
+    CHECK(theirs.getRecordOffset(name) == offset);
+    if (aligned) CHECK(offset % 64 == 0);  // torch.save's layout, so PyTorch can map storages
+  }
+}
+
 }  // namespace
+
+TEST_CASE("our zip reader and LibTorch's PyTorchStreamReader agree on every record") {
+  SUBCASE("official zip checkpoints") {
+    check_same_records(fixture("bagnet9-s9-zip.pt"), false);
+    check_same_records(fixture("bagnet9-s9-wrapped.pt"), false);
+  }
+  SUBCASE("a model file written by bagnet-lens") {
+    ModelMeta meta;
+    meta.arch = detect_arch(legacy9().tensors);
+    for (int64_t c = 0; c < meta.arch.num_classes; ++c) meta.class_names.push_back("class " + std::to_string(c));
+    const std::string path = (std::filesystem::temp_directory_path() / "bagnet-test-stream-reader.pt").string();
+    save_model_file(path, legacy9().tensors, meta, {{"momentum.fc.weight", torch::ones({3, 5})}});
+    check_same_records(path, true);
+    const Checkpoint reread = read_checkpoint(path);
+    REQUIRE(reread.tensors.size() == legacy9().tensors.size());
+    for (size_t i = 0; i < reread.tensors.size(); ++i)
+      CHECK(torch::equal(reread.tensors[i].second, legacy9().tensors[i].second));
+    std::filesystem::remove(path);
+  }
+}
 
 TEST_CASE("legacy official checkpoints load and their architecture is detected") {
   for (const auto& [file, preset] : std::vector<std::pair<std::string, std::string>>{

@@ -2,6 +2,7 @@
 #include <bagnet/error.h>
 #include <bagnet/sha256.h>
 
+#include "bytes.h"
 #include "file_bytes.h"
 #include "pickle.h"
 #include "zip_reader.h"
@@ -194,8 +195,7 @@ void parse_legacy(const std::vector<uint8_t>& bytes, const std::string& what, Ch
     BAGNET_CHECK(ref != roots.end(), ErrorKind::BadInput, what, ": data for unknown storage '", key->text, "'");
     BAGNET_CHECK(size - pos >= 8, ErrorKind::BadInput, what, ": truncated (storage '", key->text,
                  "' is missing; the file ends at byte ", size, ")");
-    uint64_t numel = 0;
-    for (int i = 0; i < 8; ++i) numel |= uint64_t(data[pos + i]) << (8 * i);
+    const uint64_t numel = detail::read_le<uint64_t>(data + pos);
     pos += 8;
     BAGNET_CHECK(numel == static_cast<uint64_t>(ref->second.root_numel), ErrorKind::BadInput, what,
                  ": storage '", key->text, "' has ", numel, " elements, expected ", ref->second.root_numel);

@@ -2,6 +2,7 @@
 #include <bagnet/error.h>
 #include <bagnet/npy.h>
 
+#include "bytes.h"
 #include "file_bytes.h"
 
 #include <torch/torch.h>
@@ -36,9 +37,9 @@ void save_npy(const std::string& path, const torch::Tensor& tensor) {
   header += '\n';
   write_file_atomically(path, [&](std::ostream& out) {
     out.write("\x93NUMPY\x01\x00", 8);
-    const uint16_t length = static_cast<uint16_t>(header.size());
-    const char le[2] = {static_cast<char>(length & 0xFF), static_cast<char>(length >> 8)};
-    out.write(le, 2);
+    char length[2];
+    detail::put_le(length, static_cast<uint16_t>(header.size()));
+    out.write(length, 2);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     out.write(static_cast<const char*>(data.data_ptr()), static_cast<std::streamsize>(data.nbytes()));
   });
@@ -51,11 +52,11 @@ torch::Tensor load_npy(const std::string& path) {
   const int major = bytes[6];
   size_t header_length = 0, start = 0;
   if (major == 1) {
-    header_length = bytes[8] | (size_t(bytes[9]) << 8);
+    header_length = detail::read_le<uint16_t>(bytes.data() + 8);
     start = 10;
   } else if (major == 2 || major == 3) {
     BAGNET_CHECK(bytes.size() >= 12, ErrorKind::BadInput, path, ": truncated .npy header");
-    header_length = bytes[8] | (size_t(bytes[9]) << 8) | (size_t(bytes[10]) << 16) | (size_t(bytes[11]) << 24);
+    header_length = detail::read_le<uint32_t>(bytes.data() + 8);
     start = 12;
   } else {
     fail(ErrorKind::BadInput, path, ": unsupported .npy version ", major);

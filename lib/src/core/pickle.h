@@ -1,16 +1,19 @@
 #pragma once
 // A deliberately small unpickler for PyTorch state dicts. It understands the opcodes that
-// torch.save emits (protocols 2-5) and a closed list of globals (OrderedDict, the tensor rebuild
-// functions, the typed storage classes). Every other global, and every opcode that could construct
-// arbitrary objects (NEWOBJ, INST, OBJ, EXT*), is refused with an Error: loading never runs code.
-// All values live in an arena owned by the Unpickler, so cyclic or deeply nested input cannot leak
-// or overflow the stack on destruction.
+// torch.save emits (protocols 2-5) and a closed list of globals (kAllowedGlobals in pickle.cpp:
+// OrderedDict, the tensor rebuild functions, the typed storage classes). Every other global, and
+// every opcode that could construct arbitrary objects (NEWOBJ, INST, OBJ, EXT*), is refused with an
+// Error: loading never runs code. All values live in an arena owned by the Unpickler, so cyclic or
+// deeply nested input cannot leak or overflow the stack on destruction.
+#include "pickle_opcodes.h"
+
 #include <torch/types.h>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -47,6 +50,10 @@ struct PyValue {
 
 const char* kind_name(PyKind kind);
 
+class PickleInput;  // the bytes of the pickle being read (pickle.cpp)
+
+// A stack machine over the opcodes in pickle_opcodes.h, one method per opcode family. The stack,
+// marks and memo belong to one pickle; the arena of values to the Unpickler.
 class Unpickler {
  public:
   // Turns a persistent id (the tuple torch.save writes for each storage) into a Storage value.
@@ -58,7 +65,40 @@ class Unpickler {
                 const std::string& what);
 
  private:
+  void step(Opcode op);  // dispatches to the families below
+  void stack_op(Opcode op);        // MARK POP POP_MARK DUP
+  void push_number(Opcode op);     // None, bools, ints, floats
+  void push_long(Opcode op);       // LONG1 LONG4: little-endian two's complement of any length
+  void push_int_text(Opcode op);   // INT LONG: protocol 0 decimal text
+  void push_text(Opcode op);       // str and bytes
+  void tuple_op(Opcode op);        // EMPTY_TUPLE TUPLE TUPLE1-3
+  void list_op(Opcode op);         // EMPTY_LIST LIST APPEND APPENDS
+  void dict_op(Opcode op);         // EMPTY_DICT DICT SETITEM SETITEMS
+  void memo_op(Opcode op);         // PUT BINPUT LONG_BINPUT MEMOIZE GET BINGET LONG_BINGET
+  void global(Opcode op);          // GLOBAL STACK_GLOBAL, checked against the allow-list
+  void reduce();                   // REDUCE: calls one of the allowed globals
+  void build();                    // BUILD: only an OrderedDict's attribute state
+  void persistent_id();            // BINPERSID: a storage reference
+  PyValue* stop();                 // STOP: the one value left on the stack
+
+  void push(PyValue* v);
+  PyValue* pop();
+  PyValue* top();
+  std::vector<PyValue*> pop_mark();
+  void memo_put(uint64_t index);
+  PyValue* memo_get(uint64_t index);
+  PyValue* rebuild_tensor(const PyValue& args);
+
   PyValue* make(PyKind kind);
+  PyValue* make_int(int64_t v);
+  PyValue* make_text(PyKind kind, std::string text);
+  PyValue* make_tuple(std::vector<PyValue*> items);
+
+  PickleInput* in_ = nullptr;  // valid during load()
+  const PersistentLoad* persistent_load_ = nullptr;
+  std::vector<PyValue*> stack_;
+  std::vector<size_t> marks_;  // stack heights at each MARK
+  std::unordered_map<uint64_t, PyValue*> memo_;
   std::vector<std::unique_ptr<PyValue>> arena_;
 };
 

@@ -1,5 +1,8 @@
 #include "pickle_writer.h"
 
+#include "bytes.h"
+#include "pickle_opcodes.h"
+
 #include <bagnet/error.h>
 
 #include <torch/torch.h>
@@ -9,36 +12,33 @@ namespace {
 
 class Out {
  public:
-  void op(char c) { s += c; }
-  void le(uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
-  }
+  void op(Opcode code) { s += static_cast<char>(code); }
   void str(const std::string& text) {
-    op('X');  // BINUNICODE: the bytes must be UTF-8, which JSON text and tensor names are
-    le(text.size(), 4);
+    op(Opcode::BINUNICODE);  // the bytes must be UTF-8, which JSON text and tensor names are
+    append_le(s, static_cast<uint32_t>(text.size()));
     s += text;
   }
   void integer(int64_t v) {
     if (v >= INT32_MIN && v <= INT32_MAX) {
-      op('J');  // BININT
-      le(static_cast<uint32_t>(static_cast<int32_t>(v)), 4);
+      op(Opcode::BININT);
+      append_le(s, static_cast<uint32_t>(static_cast<int32_t>(v)));
     } else {
-      op('\x8a');  // LONG1, 8 bytes two's complement
+      op(Opcode::LONG1);  // 8 bytes two's complement
       s += '\x08';
-      le(static_cast<uint64_t>(v), 8);
+      append_le(s, static_cast<uint64_t>(v));
     }
   }
   void global(const char* module, const char* name) {
-    op('c');
+    op(Opcode::GLOBAL);
     s += module;
     s += '\n';
     s += name;
     s += '\n';
   }
   void ints(at::IntArrayRef values) {
-    op('(');
+    op(Opcode::MARK);
     for (int64_t v : values) integer(v);
-    op('t');
+    op(Opcode::TUPLE);
   }
   std::string s;
 };
@@ -60,10 +60,10 @@ const char* storage_name(torch::ScalarType type) {
 
 std::string pickle_dict(const std::vector<PickleEntry>& entries, std::vector<torch::Tensor>& storages) {
   Out p;
-  p.op('\x80');
-  p.op('\x02');
-  p.op('}');  // EMPTY_DICT
-  p.op('(');
+  p.op(Opcode::PROTO);
+  p.s += '\x02';  // protocol 2
+  p.op(Opcode::EMPTY_DICT);
+  p.op(Opcode::MARK);
   for (const auto& entry : entries) {
     p.str(entry.key);
     if (!entry.tensors) {
@@ -71,9 +71,9 @@ std::string pickle_dict(const std::vector<PickleEntry>& entries, std::vector<tor
       continue;
     }
     p.global("collections", "OrderedDict");
-    p.op(')');
-    p.op('R');
-    p.op('(');
+    p.op(Opcode::EMPTY_TUPLE);
+    p.op(Opcode::REDUCE);
+    p.op(Opcode::MARK);
     for (const auto& [name, value] : *entry.tensors) {
       const torch::Tensor t = value.detach().to(torch::kCPU).contiguous();
       const std::string key = std::to_string(storages.size());
@@ -81,29 +81,29 @@ std::string pickle_dict(const std::vector<PickleEntry>& entries, std::vector<tor
       p.str(name);
       // _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks)
       p.global("torch._utils", "_rebuild_tensor_v2");
-      p.op('(');
-      p.op('(');
+      p.op(Opcode::MARK);
+      p.op(Opcode::MARK);  // persistent id ('storage', storage type, key, location, numel)
       p.str("storage");
       p.global("torch", storage_name(t.scalar_type()));
       p.str(key);
       p.str("cpu");
       p.integer(t.numel());
-      p.op('t');
-      p.op('Q');  // BINPERSID
+      p.op(Opcode::TUPLE);
+      p.op(Opcode::BINPERSID);
       p.integer(0);
       p.ints(t.sizes());
       p.ints(t.strides());
-      p.op('\x89');  // NEWFALSE
+      p.op(Opcode::NEWFALSE);
       p.global("collections", "OrderedDict");
-      p.op(')');
-      p.op('R');
-      p.op('t');
-      p.op('R');
+      p.op(Opcode::EMPTY_TUPLE);
+      p.op(Opcode::REDUCE);
+      p.op(Opcode::TUPLE);
+      p.op(Opcode::REDUCE);
     }
-    p.op('u');  // SETITEMS
+    p.op(Opcode::SETITEMS);
   }
-  p.op('u');
-  p.op('.');
+  p.op(Opcode::SETITEMS);
+  p.op(Opcode::STOP);
   return p.s;
 }
 

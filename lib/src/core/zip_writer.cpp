@@ -2,97 +2,94 @@
 
 #include <bagnet/error.h>
 
-#include <array>
+#include "bytes.h"
+#include "crc32.h"
+#include "zip_format.h"
 
 namespace bagnet::detail {
 
-uint32_t crc32_of(const void* data, uint64_t size) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  const auto* p = static_cast<const uint8_t*>(data);
-  uint32_t c = 0xFFFFFFFFu;
-  for (uint64_t i = 0; i < size; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
+using namespace zip;
+
+namespace {
+constexpr uint16_t kVersion = 20;      // "made by" and "needed to extract": 2.0, plain stored entries
+constexpr uint16_t kDosDate = 0x21;    // 1980-01-01 00:00: fixed, so equal inputs give equal files
+constexpr uint16_t kPaddingId = 0x4246;  // extra block "FB", as PyTorch's writer uses for padding
+constexpr uint64_t kAlignment = 64;
+}  // namespace
+
+template <typename T>
+void ZipWriter::put(T value) {
+  char bytes[sizeof(T)];
+  put_le(bytes, value);
+  put_bytes(bytes, sizeof(T));
 }
 
-void ZipWriter::put(uint64_t value, int bytes) {
-  char buffer[8];
-  for (int i = 0; i < bytes; ++i) buffer[i] = static_cast<char>((value >> (8 * i)) & 0xFF);
-  out_.write(buffer, bytes);
-  position_ += static_cast<uint64_t>(bytes);
+void ZipWriter::put_bytes(const void* data, uint64_t size) {
+  out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+  position_ += size;
 }
 
 void ZipWriter::add(const std::string& name, const void* data, uint64_t size) {
-  BAGNET_CHECK(size < 0xFFFFFFFFull, ErrorKind::InvalidArgument, "zip entry '", name,
+  BAGNET_CHECK(size < kSaturated32, ErrorKind::InvalidArgument, "zip entry '", name,
                "' is larger than 4 GiB, which this writer does not support");
-  Record r{name, crc32_of(data, size), size, position_};
+  Record r{name, crc32(data, size), size, position_};
   // Pad the extra field so the data starts on a 64-byte boundary (as torch.save does).
-  const uint64_t header = 30 + name.size();
-  uint64_t extra = (64 - (position_ + header + 4) % 64) % 64 + 4;
-  put(0x04034b50, 4);
-  put(20, 2);          // version needed
-  put(0, 2);           // flags
-  put(0, 2);           // method: stored
-  put(0, 2);           // time
-  put(0x21, 2);        // date (1980-01-01)
-  put(r.crc, 4);
-  put(size, 4);
-  put(size, 4);
-  put(name.size(), 2);
-  put(extra, 2);
-  out_.write(name.data(), static_cast<std::streamsize>(name.size()));
-  position_ += name.size();
-  put(0x4246, 2);      // extra block id "FB", as PyTorch's writer uses for padding
-  put(extra - 4, 2);
-  const std::string padding(extra - 4, 'Z');
-  out_.write(padding.data(), static_cast<std::streamsize>(padding.size()));
-  position_ += padding.size();
-  out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
-  position_ += size;
+  const uint64_t header = kLocalHeaderSize + name.size();
+  const uint64_t extra = (kAlignment - (position_ + header + 4) % kAlignment) % kAlignment + 4;
+  put<uint32_t>(kLocalHeader);
+  put<uint16_t>(kVersion);  // needed to extract
+  put<uint16_t>(0);         // flags
+  put<uint16_t>(kStored);   // method
+  put<uint16_t>(0);         // time
+  put<uint16_t>(kDosDate);
+  put<uint32_t>(r.crc);
+  put<uint32_t>(static_cast<uint32_t>(size));  // compressed
+  put<uint32_t>(static_cast<uint32_t>(size));  // uncompressed
+  put<uint16_t>(static_cast<uint16_t>(name.size()));
+  put<uint16_t>(static_cast<uint16_t>(extra));
+  put_bytes(name.data(), name.size());
+  put<uint16_t>(kPaddingId);
+  put<uint16_t>(static_cast<uint16_t>(extra - 4));
+  put_bytes(std::string(extra - 4, 'Z').data(), extra - 4);
+  put_bytes(data, size);
   records_.push_back(std::move(r));
 }
 
 void ZipWriter::finish() {
   const uint64_t directory = position_;
   for (const auto& r : records_) {
-    BAGNET_CHECK(r.offset < 0xFFFFFFFFull, ErrorKind::InvalidArgument,
+    BAGNET_CHECK(r.offset < kSaturated32, ErrorKind::InvalidArgument,
                  "zip archive larger than 4 GiB, which this writer does not support");
-    put(0x02014b50, 4);
-    put(20, 2);  // made by
-    put(20, 2);  // needed
-    put(0, 2);
-    put(0, 2);
-    put(0, 2);
-    put(0x21, 2);
-    put(r.crc, 4);
-    put(r.size, 4);
-    put(r.size, 4);
-    put(r.name.size(), 2);
-    put(0, 2);  // extra
-    put(0, 2);  // comment
-    put(0, 2);  // disk
-    put(0, 2);  // internal attributes
-    put(0, 4);  // external attributes
-    put(r.offset, 4);
-    out_.write(r.name.data(), static_cast<std::streamsize>(r.name.size()));
-    position_ += r.name.size();
+    put<uint32_t>(kCentralHeader);
+    put<uint16_t>(kVersion);  // made by
+    put<uint16_t>(kVersion);  // needed to extract
+    put<uint16_t>(0);         // flags
+    put<uint16_t>(kStored);   // method
+    put<uint16_t>(0);         // time
+    put<uint16_t>(kDosDate);
+    put<uint32_t>(r.crc);
+    put<uint32_t>(static_cast<uint32_t>(r.size));  // compressed
+    put<uint32_t>(static_cast<uint32_t>(r.size));  // uncompressed
+    put<uint16_t>(static_cast<uint16_t>(r.name.size()));
+    put<uint16_t>(0);  // extra
+    put<uint16_t>(0);  // comment
+    put<uint16_t>(0);  // disk
+    put<uint16_t>(0);  // internal attributes
+    put<uint32_t>(0);  // external attributes
+    put<uint32_t>(static_cast<uint32_t>(r.offset));
+    put_bytes(r.name.data(), r.name.size());
   }
   const uint64_t size = position_ - directory;
-  put(0x06054b50, 4);
-  put(0, 2);
-  put(0, 2);
-  put(records_.size(), 2);
-  put(records_.size(), 2);
-  put(size, 4);
-  put(directory, 4);
-  put(0, 2);
+  BAGNET_CHECK(position_ < kSaturated32 && records_.size() < kSaturated16, ErrorKind::InvalidArgument,
+               "zip archive larger than 4 GiB or with 65535 entries, which this writer does not support");
+  put<uint32_t>(kEndRecord);
+  put<uint16_t>(0);  // this disk
+  put<uint16_t>(0);  // disk with the directory
+  put<uint16_t>(static_cast<uint16_t>(records_.size()));  // entries on this disk
+  put<uint16_t>(static_cast<uint16_t>(records_.size()));  // entries in all
+  put<uint32_t>(static_cast<uint32_t>(size));
+  put<uint32_t>(static_cast<uint32_t>(directory));
+  put<uint16_t>(0);  // comment length
 }
 
 }  // namespace bagnet::detail

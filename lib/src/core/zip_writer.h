@@ -14,7 +14,9 @@ class ZipWriter {
   explicit ZipWriter(std::ostream& out) : out_(out) {}
   void add(const std::string& name, const void* data, uint64_t size);
   void add(const std::string& name, const std::string& text) { add(name, text.data(), text.size()); }
-  void finish();  // writes the central directory (zip64 when needed)
+  // Writes the central directory. Archives and entries must stay below 4 GiB (no zip64): a
+  // BagNet-50 is about 0.1 GiB.
+  void finish();
 
  private:
   struct Record {
@@ -22,12 +24,12 @@ class ZipWriter {
     uint32_t crc = 0;
     uint64_t size = 0, offset = 0;
   };
-  void put(uint64_t value, int bytes);
+  template <typename T>
+  void put(T value);
+  void put_bytes(const void* data, uint64_t size);
   std::ostream& out_;
   uint64_t position_ = 0;
   std::vector<Record> records_;
 };
-
-uint32_t crc32_of(const void* data, uint64_t size);
 
 }  // namespace bagnet::detail
