@@ -35,4 +35,8 @@ run_step("${WORK_DIR}/build/dense_map" "${bundled}" "${SOURCE_DIR}/assets/exampl
 if(NOT step_output MATCHES "dense map 28x28, q 9, stride 1")
   message(FATAL_ERROR "unexpected output of dense_map: ${step_output}")
 endif()
+run_step("${WORK_DIR}/build/render_heatmap" "${bundled}" "${SOURCE_DIR}/assets/examples/0013_dress.png" "${WORK_DIR}/dress.png")
+if(NOT step_output MATCHES "^class 3, colours clipped" OR NOT EXISTS "${WORK_DIR}/dress.png")
+  message(FATAL_ERROR "unexpected output of render_heatmap: ${step_output}")
+endif()
 message(STATUS "installed package builds and runs: ${step_output}")

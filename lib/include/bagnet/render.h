@@ -4,8 +4,10 @@
 //
 //   bagnet::RenderOptions opt;                                   // paper style, RdBu_r, p99 clip
 //   bagnet::MapLayout layout = bagnet::layout_of(map.geometry);  // where each cell sits on the input
-//   bagnet::Figure fig = bagnet::render_figure(photo, {{map.logits[0][0], "tabby"}}, layout, opt);
-//   cv::imwrite("cat.png", fig.bgr());                           // fig.clip: the value at the ends
+//   bagnet::Figure fig = bagnet::render_figure(input.original, input.transform,
+//                                              {{map.logits[0][0], "tabby"}}, layout, opt);
+//   cv::imwrite("cat.png", fig.bgr());                           // fig.scale.clip: the value at the ends
+// Full program: examples/library/render_heatmap.cpp.
 //
 // Pixel coordinates are continuous: model-input pixel p spans [p, p + 1).
 #include <bagnet/arch.h>

@@ -5,6 +5,7 @@
 #include "bytes.h"
 #include "file_bytes.h"
 #include "pickle.h"
+#include "shape_string.h"
 #include "zip_reader.h"
 
 #include <torch/torch.h>
@@ -27,11 +28,7 @@ struct StorageBytes {
   uint64_t size = 0;
 };
 
-std::string shape_string(const std::vector<int64_t>& sizes) {
-  std::string out = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out += (i ? ", " : "") + std::to_string(sizes[i]);
-  return out + "]";
-}
+using detail::shape_string;
 
 // Parses ('storage', <storage type>, key, location, numel[, view_metadata]).
 StorageRef parse_persistent_id(const PyValue& pid, bool legacy, const std::string& what) {

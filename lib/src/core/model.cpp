@@ -2,6 +2,7 @@
 #include <bagnet/model.h>
 
 #include "classifier_rows.h"
+#include "shape_string.h"
 
 #include <torch/torch.h>
 
@@ -55,11 +56,7 @@ class BottleneckImpl : public nn::Module {
 };
 TORCH_MODULE(Bottleneck);
 
-std::string shape_string(at::IntArrayRef sizes) {
-  std::string out = "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out += (i ? ", " : "") + std::to_string(sizes[i]);
-  return out + "]";
-}
+using detail::shape_string;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
