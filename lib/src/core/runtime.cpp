@@ -1,6 +1,8 @@
 #include <bagnet/error.h>
 #include <bagnet/runtime.h>
 
+#include "bagnet_version.h"
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
