@@ -197,7 +197,7 @@ int run_heatmap(int argc, char** argv) {
   }
   const InputSpec preprocess = make_input_spec(image_flags, model);
   const int64_t stride = resolve_map_stride(model.arch, parsed["stride"].as<std::string>());
-  const bool native = stride == total_stride(model.arch);
+  const bool native_stride = stride == total_stride(model.arch);
 
   // Output files are known before any map is computed (top classes are named top1, top2, ...),
   // so existing files are refused before any work is done. The style is part of the name (the
@@ -297,7 +297,7 @@ int run_heatmap(int argc, char** argv) {
     for (size_t k = 0; k < job.classes.size(); ++k) job.logits.push_back(logits[rows[k]].item<float>());
     if (vs >= 0) job.vs_logit = logits[rows.back()].item<float>();
     torch::Tensor all;
-    if (native) {
+    if (native_stride) {
       all = map.logits[0].index_select(0, torch::tensor(rows));
       job.layout = layout_of(map.geometry);
     } else {
@@ -323,7 +323,7 @@ int run_heatmap(int argc, char** argv) {
   // Dense maps are computed on the zero-padded input, so their mean is not the image logit (the
   // mean of the native map): the title names both so that neither is taken for the other.
   auto map_mean = [&](const torch::Tensor& map) {
-    return native ? std::string() : "\nzero-padded map mean " + fixed(map.mean().item<double>(), 3);
+    return native_stride ? std::string() : "\nzero-padded map mean " + fixed(map.mean().item<double>(), 3);
   };
   // A subtracted negative logit in brackets, so that "- -0.2" cannot be misread.
   auto signed_term = [](float v) { return v < 0 ? "(" + fixed(v, 3) + ")" : fixed(v, 3); };
