@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages bagnet-lens needs (only those missing). Needs root or sudo.
 set -euo pipefail
 packages=(cmake g++ make ccache xz-utils libtorch-dev libopencv-dev nlohmann-json3-dev libcxxopts-dev doctest-dev zlib1g-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist chromium chromium-driver python3-selenium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,10 +3,12 @@
 #include "commands.h"
 #include "options.h"
 #include "report_run.h"
+#include "site_output.h"
 
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/report.h>
+#include <bagnet/site.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -32,6 +34,26 @@ nlohmann::json read_summary(const fs::path& path) {
   }
 }
 
+// A report's raw maps and image, brought from its shard folder into the merged one (hard links
+// where the file system allows, copies otherwise), so that the merged folder stands alone.
+void bring_sample_files(const nlohmann::json& report, const fs::path& shard, const fs::path& out_dir) {
+  const nlohmann::json& maps = report["maps"];
+  if (!maps.is_object()) return;
+  const std::string stem = sample_stem(report["image"]["index"].get<int64_t>());
+  std::vector<std::string> files{maps["file"].get<std::string>()};
+  for (const char* ext : {".png", ".jpg"})
+    if (fs::exists(shard / "images" / (stem + ext))) files.push_back("images/" + stem + ext);
+  for (const auto& f : files) {
+    const fs::path from = shard / f, to = out_dir / f;
+    BAGNET_CHECK(fs::is_regular_file(from), ErrorKind::BadInput, from.string(), ": missing (the report names it)");
+    fs::create_directories(to.parent_path());
+    std::error_code ec;
+    fs::remove(to, ec);
+    fs::create_hard_link(from, to, ec);
+    if (ec) fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+  }
+}
+
 }  // namespace
 
 int run_merge(int argc, char** argv) {
@@ -39,18 +61,22 @@ int run_merge(int argc, char** argv) {
                            "Combine the output folders of sharded `bagnet report --shard I/N` runs into one "
                            "reports.jsonl (in input order) and summary.json, identical to an unsharded run's.");
   options.positional_help("SHARDDIR...");
+  add_site_flags(options);
   options.add_options("Output")
       ("o,output", "output folder", cxxopts::value<std::string>())
+      ("html", "also build the evidence browser OUTDIR/index.html (the shards must have been run with --maps or --html)")
       ("shards", "shard output folders", cxxopts::value<std::vector<std::string>>());
   add_help_flag(options);
   options.parse_positional({"shards"});
   cxxopts::ParseResult parsed;
-  if (!parse_or_help(options, argc, argv, "  bagnet merge out/shard0 out/shard1 out/shard2 -o out/report\n", parsed))
+  if (!parse_or_help(options, argc, argv, "  bagnet merge out/shard0 out/shard1 out/shard2 -o out/report\n"
+                                          "  bagnet merge out/shard* -o out/report --html\n", parsed))
     return kExitOk;
   if (!parsed.count("shards")) throw UsageError("no shard folders given");
   if (!parsed.count("output")) throw UsageError("-o OUTDIR is required");
   const auto dirs = parsed["shards"].as<std::vector<std::string>>();
   const fs::path out_dir = parsed["output"].as<std::string>();
+  const SiteOptions site = read_site_flags(parsed);
 
   std::error_code ec;
   for (const auto& dir : dirs)
@@ -58,6 +84,7 @@ int run_merge(int argc, char** argv) {
                  " is one of the shard folders (", dir, "); merge into another folder");
 
   std::vector<nlohmann::json> all;
+  std::vector<fs::path> home;  // the shard folder of each report in `all`
   int64_t inputs = 0, count = 0, total = -1;
   std::set<int64_t> seen_shards;
   std::optional<nlohmann::json> first_run;
@@ -85,18 +112,14 @@ int run_merge(int argc, char** argv) {
     }
     for (const auto& r : reports) {
       if (first_report.is_null()) first_report = r;
-      for (const char* key : {"sha256", "architecture", "preprocessing"})
-        BAGNET_CHECK(r["model"][key] == first_report["model"][key], ErrorKind::InvalidArgument, dir,
-                     ": reports made with another model or preprocessing than the first folder's (", key,
-                     " differs); merge only the shards of one run");
-      BAGNET_CHECK(r["settings"] == first_report["settings"], ErrorKind::InvalidArgument, dir,
-                   ": reports made with other settings (", r["settings"].dump(), ") than the first folder's (",
-                   first_report["settings"].dump(), "); merge only the shards of one run");
+      check_same_report_kind(r, first_report, dir, " than the first folder's; merge only the shards of one run");
       all.push_back(r);
+      home.push_back(dir);
     }
   }
   fs::create_directories(out_dir, ec);
   BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir.string(), ": cannot create the output folder (", ec.message(), ")");
+  for (size_t i = 0; i < all.size(); ++i) bring_sample_files(all[i], home[i], out_dir);  // before the lines naming them
   write_report_lines((out_dir / "reports.jsonl").string(), all);  // sorts; refuses a sample reported twice
   std::sort(all.begin(), all.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
     return a["image"]["index"].get<int64_t>() < b["image"]["index"].get<int64_t>();
@@ -108,6 +131,7 @@ int run_merge(int argc, char** argv) {
     whole["shard"] = {{"index", 0}, {"count", 1}};
     write_run_identity(out_dir, whole);
   }
+  if (parsed.count("html")) build_site_with_progress(out_dir.string(), site);
   std::cerr << "merged " << all.size() << " reports from " << dirs.size() << " folders into " << out_dir.string() << "\n";
   bool complete = static_cast<int64_t>(all.size()) == inputs;
   if (count > 0 && static_cast<int64_t>(seen_shards.size()) != count) {

@@ -4,13 +4,16 @@
 #include "commands.h"
 #include "options.h"
 #include "progress.h"
+#include "report_maps.h"
 #include "report_run.h"
 #include "samples.h"
+#include "site_output.h"
 
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/labels.h>
 #include <bagnet/report.h>
+#include <bagnet/site.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -38,16 +41,6 @@ ReportContext make_context(const ModelFingerprint& model, const std::vector<std:
   return c;
 }
 
-// Reports already in OUTDIR must come from the same model, preprocessing, settings and inputs;
-// otherwise resuming would mix two runs in one file.
-void check_resumable(const nlohmann::json& old, const nlohmann::json& now, const std::string& path) {
-  for (const char* key : {"sha256", "architecture", "preprocessing"})
-    BAGNET_CHECK(old["model"][key] == now["model"][key], ErrorKind::InvalidArgument, path,
-                 " holds reports made with another model or preprocessing (", key, " differs); use another -o folder");
-  BAGNET_CHECK(old["settings"] == now["settings"], ErrorKind::InvalidArgument, path,
-               " holds reports made with other settings (", old["settings"].dump(), "); use another -o folder");
-}
-
 }  // namespace
 
 int run_report(int argc, char** argv) {
@@ -59,11 +52,13 @@ int run_report(int argc, char** argv) {
       "carrying it and the smallest set of patches whose removal from the bag flips the decision (exact at the "
       "bag level). Inputs are images or datasets (a directory of class folders, a path,label CSV, an "
       "*-images-idx3-ubyte[.gz] file). With -o: OUTDIR/reports.jsonl (one report per line, in input order) and "
-      "OUTDIR/summary.json; a rerun resumes where a killed run stopped. Schema: docs/report-schema.json.");
+      "OUTDIR/summary.json; a rerun resumes where a killed run stopped. Schema: docs/report-schema.json. "
+      "--html also writes OUTDIR/index.html, the evidence browser (docs/evidence-browser.md).");
   options.positional_help("IMAGE|DATASET...");
   add_model_flags(options);
   add_image_flags(options);
   add_ranking_flags(options);
+  add_site_flags(options);
   options.add_options("Report")
       ("o,output", "output folder (without: print each report as JSON on stdout)", cxxopts::value<std::string>())
       ("k,topk", "predictions listed and classes explained", cxxopts::value<int>()->default_value("5"))
@@ -72,6 +67,11 @@ int run_report(int argc, char** argv) {
       ("verify-occlusion", "mask the top K patches with the image's mean colour, run the model again and report "
                            "the real logit drop beside the bag-level one (0: off)",
        cxxopts::value<int>()->default_value("0"))
+      ("maps", "with -o: also write each sample's maps of the explained classes (float32, OUTDIR/maps/NNNNNN.npz) "
+                "and its image (OUTDIR/images/)")
+      ("stride", "maps: native (the network's own map, as in the report's boxes) or N, a dense map every N pixels "
+                 "(bagnet info lists the strides)", cxxopts::value<std::string>()->default_value("native"))
+      ("html", "with -o: also build the evidence browser OUTDIR/index.html (implies --maps; rebuilt on resume)")
       ("shard", "process only samples with index % N == I (I/N), e.g. for a Slurm job array; combine with "
                 "bagnet merge", cxxopts::value<std::string>()->default_value(""))
       ("inputs", "images or datasets", cxxopts::value<std::vector<std::string>>());
@@ -83,7 +83,8 @@ int run_report(int argc, char** argv) {
                      "  bagnet report t10k-images-idx3-ubyte.gz --weights model.pt -o out/report\n"
                      "  bagnet report val/ --weights model.pt -o out/shard3 --shard 3/8   # then: bagnet merge out/shard*"
                      " -o out/report\n"
-                     "  bagnet report photos.csv --weights model.pt -o out/r --verify-occlusion 5\n",
+                     "  bagnet report photos.csv --weights model.pt -o out/r --verify-occlusion 5\n"
+                     "  bagnet report t10k-images-idx3-ubyte.gz -o out/browse --html   # open out/browse/index.html\n",
                      parsed))
     return kExitOk;
   if (!parsed.count("inputs")) throw UsageError("no input images or datasets given");
@@ -101,6 +102,12 @@ int run_report(int argc, char** argv) {
   const auto [shard, shards] = parse_shard(parsed["shard"].as<std::string>());
   const bool to_folder = parsed.count("output") > 0;
   if (shards > 1 && !to_folder) throw UsageError("--shard needs -o OUTDIR");
+  const bool html = parsed.count("html") > 0;
+  MapRequest maps;
+  maps.enabled = html || parsed.count("maps") > 0;
+  if (maps.enabled && !to_folder) throw UsageError(html ? "--html needs -o OUTDIR" : "--maps needs -o OUTDIR");
+  if (!maps.enabled && parsed.count("stride")) throw UsageError("--stride sets the stride of the raw maps: add --maps or --html");
+  const SiteOptions site = read_site_flags(parsed);
 
   Samples samples(parsed["inputs"].as<std::vector<std::string>>());
   LoadedModel model = open_model(model_flags);
@@ -109,6 +116,10 @@ int run_report(int argc, char** argv) {
   const InputSpec prep = make_input_spec(image_flags, model);
   const ModelFingerprint fp = fingerprint(model, prep);
   settings.topk = std::min<int64_t>(settings.topk, model.arch.num_classes);
+  if (maps.enabled) {
+    maps.stride = resolve_map_stride(model.arch, parsed["stride"].as<std::string>());
+    maps.dense = maps.stride != map_strides(model.arch).back();
+  }
 
   std::vector<int64_t> mine;
   for (int64_t i = shard; i < samples.size(); i += shards) mine.push_back(i);
@@ -126,6 +137,7 @@ int run_report(int argc, char** argv) {
     Report probe;  // only its model and settings are used
     probe.model = fp;
     probe.settings = settings;
+    if (maps.enabled) probe.maps = planned_maps(maps, model.arch);
     const nlohmann::json identity = run_identity(samples, report_to_json(probe), shard, shards);
     if (const auto earlier = read_run_identity(out_dir)) check_same_run(*earlier, identity, out_dir, true);
     existing = read_report_lines(jsonl, true);
@@ -136,8 +148,14 @@ int run_report(int argc, char** argv) {
                    r["image"]["source"].get<std::string>(), ") that is not among these inputs; use another -o folder");
       done.insert(index);
     }
-    if (!existing.empty()) check_resumable(existing.front(), report_to_json(probe), jsonl);  // folders without run.json
+    if (!existing.empty())  // folders without run.json
+      check_same_report_kind(existing.front(), report_to_json(probe), jsonl, "; use another -o folder");
     write_run_identity(out_dir, identity);
+    for (const char* sub : {"maps", "images"}) {
+      if (!maps.enabled) break;
+      fs::create_directories(fs::path(out_dir) / sub, ec);
+      BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir, "/", sub, ": cannot create (", ec.message(), ")");
+    }
     out.open(jsonl, std::ios::binary | std::ios::app);
     BAGNET_CHECK(out.good(), ErrorKind::BadInput, jsonl, ": cannot open for appending");
   }
@@ -150,7 +168,8 @@ int run_report(int argc, char** argv) {
     const SampleInfo info = samples.info(index);
     try {
       const ModelInput input = preprocess(samples.image(index), prep);
-      const Report report = build_report(model.net, input.tensor, make_context(fp, names, info, input.transform), settings);
+      Report report = build_report(model.net, input.tensor, make_context(fp, names, info, input.transform), settings);
+      if (maps.enabled) report.maps = write_sample_maps(out_dir, report, model.net, input, maps);
       const nlohmann::json json = report_to_json(report);
       if (to_folder) {
         out << json.dump() << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
@@ -183,6 +202,7 @@ int run_report(int argc, char** argv) {
       std::cerr << "accuracy " << fixed(summary["accuracy"].get<double>(), 4) << " on " << summary["labelled"]
                 << " labelled samples\n";
   }
+  if (html) build_site_with_progress(out_dir, site);
   if (failed == 0) return kExitOk;
   std::cerr << failed << " of " << todo << " samples failed\n";
   return failed == todo ? static_cast<int>(last_code) : kExitPartial;

@@ -7,6 +7,7 @@ int run_evidence(int argc, char** argv);
 int run_patches(int argc, char** argv);
 int run_report(int argc, char** argv);
 int run_merge(int argc, char** argv);
+int run_browse(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_heatmap(int argc, char** argv);

@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"patches", "most informative patches per class over images/datasets: grid PNGs + JSON", bagnet::cli::run_patches},
     {"report", "JSON evidence reports: what drove each decision, and each mistake", bagnet::cli::run_report},
     {"merge", "combine sharded report folders into one reports.jsonl + summary.json", bagnet::cli::run_merge},
+    {"browse", "build the evidence browser (index.html) of a report folder", bagnet::cli::run_browse},
     {"train", "train a BagNet (from scratch or fine-tuned) on an image dataset", bagnet::cli::run_train},
     {"eval", "top-1/top-5 accuracy, confusion matrix and mistakes on a dataset", bagnet::cli::run_eval},
     {"heatmap", "draw evidence maps of images or directories as PNG pictures", bagnet::cli::run_heatmap},
@@ -42,6 +43,7 @@ void print_usage(std::ostream& out) {
          "  bagnet evidence cat.jpg --weights bagnet32-2ddd53ed.pth.tar --class 281,tabby -o cat.npy\n"
          "  bagnet report cat.jpg --weights bagnet32-2ddd53ed.pth.tar\n"
          "  bagnet report DATASET --weights model.pt -o out/report     (reports.jsonl + summary.json)\n"
+         "  bagnet report DATASET -o out/report --html   (then open out/report/index.html)\n"
          "  bagnet patches DATASET --weights model.pt -o out/patches -k 16\n"
          "  bagnet train train-images-idx3-ubyte.gz --arch SPEC --epochs 5 -o model.pt\n"
          "  bagnet eval t10k-images-idx3-ubyte.gz --weights model.pt --json\n"

@@ -26,6 +26,7 @@ nlohmann::json run_identity(const Samples& samples, const nlohmann::json& report
           {"sources_sha256", sha256_hex(bytes, listing.size())},
           {"model", model},
           {"settings", report.at("settings")},
+          {"maps", maps_setting(report)},
           {"shard", {{"index", shard}, {"count", shards}}}};
 }
 
@@ -69,11 +70,34 @@ void check_same_run(const nlohmann::json& old, const nlohmann::json& now, const 
                        value.dump() + " " + here;
     fail(ErrorKind::InvalidArgument, folder, " holds a run with other settings (", differences, ")", hint);
   }
+  const nlohmann::json old_maps = old.value("maps", nlohmann::json()), now_maps = now.value("maps", nlohmann::json());
+  BAGNET_CHECK(old_maps == now_maps, ErrorKind::InvalidArgument, folder, " holds a run ",
+               old_maps.is_null() ? std::string("without raw maps") : "with raw maps " + old_maps.dump(), ", ",
+               now_maps.is_null() ? std::string("without raw maps") : "with raw maps " + now_maps.dump(), " ", here, hint);
   const auto shard_text = [](const nlohmann::json& s) { return s["index"].dump() + "/" + s["count"].dump(); };
   BAGNET_CHECK(old["shard"]["count"] == now["shard"]["count"] && (!compare_shard || old["shard"]["index"] == now["shard"]["index"]),
                ErrorKind::InvalidArgument, folder, " holds shard ", shard_text(old["shard"]),
                compare_shard ? ", this run is shard " + shard_text(now["shard"])
                              : ", the first folder is a shard of " + now["shard"]["count"].dump(), hint);
+}
+
+nlohmann::json maps_setting(const nlohmann::json& report) {
+  const nlohmann::json& maps = report.value("maps", nlohmann::json());
+  if (!maps.is_object()) return nullptr;
+  return {{"stride", maps.at("stride")}, {"dense", maps.at("dense")}};
+}
+
+void check_same_report_kind(const nlohmann::json& old, const nlohmann::json& now, const std::string& where,
+                            const std::string& hint) {
+  for (const char* key : {"sha256", "architecture", "preprocessing"})
+    BAGNET_CHECK(old["model"][key] == now["model"][key], ErrorKind::InvalidArgument, where,
+                 " holds reports made with another model or preprocessing (", key, " differs)", hint);
+  BAGNET_CHECK(old["settings"] == now["settings"], ErrorKind::InvalidArgument, where,
+               " holds reports made with other settings (", old["settings"].dump(), ")", hint);
+  BAGNET_CHECK(maps_setting(old) == maps_setting(now), ErrorKind::InvalidArgument, where, " holds reports ",
+               maps_setting(old).is_null() ? std::string("without raw maps") : "with raw maps " + maps_setting(old).dump(),
+               ", these have ",
+               maps_setting(now).is_null() ? std::string("none") : maps_setting(now).dump(), hint);
 }
 
 }  // namespace bagnet::cli

@@ -3,6 +3,8 @@
 #include <torch/types.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace bagnet {
 
@@ -12,5 +14,11 @@ void save_npy(const std::string& path, const torch::Tensor& tensor);
 
 // Reads '<f4', '<f8', '<i8', '<i4' or '|u1' arrays in C order. Throws Error(BadInput) otherwise.
 torch::Tensor load_npy(const std::string& path);
+
+// NumPy .npz archives (uncompressed, as numpy.savez writes them): np.load(path)[name] gives each
+// array. Names must be non-empty without '/'; entries are stored as "<name>.npy".
+void save_npz(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& arrays);
+// Throws Error(BadInput) for anything but an uncompressed zip of supported .npy arrays.
+std::vector<std::pair<std::string, torch::Tensor>> load_npz(const std::string& path);
 
 }  // namespace bagnet

@@ -26,7 +26,7 @@
 namespace bagnet {
 
 constexpr const char* kReportSchema = "bagnet-lens/report";
-constexpr int kReportVersion = 1;
+constexpr int kReportVersion = 2;  // 2: "maps" (raw maps written beside the report)
 constexpr const char* kSummarySchema = "bagnet-lens/summary";
 constexpr int kSummaryVersion = 1;
 
@@ -132,6 +132,17 @@ struct OcclusionCheck {
   std::vector<OcclusionEntry> classes;   // predicted class, and the true class when known
 };
 
+// Raw maps written beside a report (bagnet report --maps): one .npz per sample holding one
+// [rows, cols] float32 array "class_<c>" per explained class.
+struct MapFiles {
+  std::string file;                 // relative to the report folder, e.g. "maps/000017.npz"
+  std::vector<int64_t> classes;     // the explained classes, in the report's `classes` order
+  int64_t rows = 0, cols = 0;
+  int64_t stride = 0, patch = 0;    // pixels between cells, receptive field q
+  bool dense = false;               // false: the native map (cell boxes as in `box_input`)
+  double first_centre = 0;          // cell i's patch is centred on model-input coordinate first_centre + stride*i
+};
+
 struct Report {
   ModelFingerprint model;
   ReportOptions settings;
@@ -141,6 +152,10 @@ struct Report {
   std::vector<ClassEvidence> classes;
   std::optional<Decision> decision;
   std::vector<OcclusionCheck> occlusion;
+  std::optional<MapFiles> maps;     // JSON "maps"; null when the maps were not written
+  // Not part of the JSON: the native maps of the explained classes (`classes` order),
+  // [K, map_rows, map_cols] float32 on the CPU, for writing them beside the report.
+  torch::Tensor class_maps;
 };
 
 // Fills a fingerprint from a loaded model (SHA-256 from the checkpoint) and the device.
@@ -163,7 +178,8 @@ nlohmann::json report_to_json(const Report& report);
 // confusion pairs by frequency, errors by margin, per-class counts. `inputs`: samples in the run.
 nlohmann::json summarize_reports(const std::vector<nlohmann::json>& reports, int64_t inputs);
 
-// reports.jsonl handling. read_report_lines parses every complete line; a last line without its
+// reports.jsonl handling. read_report_lines parses every complete line (each must be a report of
+// kReportSchema/kReportVersion, else Error(BadInput) naming the file and line); a last line without its
 // newline (a killed writer) is dropped, and with `repair` the file is truncated before it. Any other
 // unparsable line throws Error(BadInput) naming the file and line.
 std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repair);

@@ -149,6 +149,7 @@ Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext
 
   std::vector<int64_t> explained(order.begin(), order.begin() + topk);
   if (label && rank_of[*label] > topk) explained.push_back(*label);
+  report.class_maps = maps.index_select(0, torch::tensor(explained, torch::kLong)).contiguous();
   RankOptions ranking = options.suppression;
   ranking.k = options.patches;
   ranking.only_signed = true;

@@ -43,6 +43,10 @@ std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repa
     BAGNET_CHECK(out.back().is_object() && out.back().value("schema", "") == kReportSchema &&
                      out.back().contains("image") && out.back()["image"].contains("index"),
                  ErrorKind::BadInput, path, ":", line, ": not a ", kReportSchema, " document");
+    const nlohmann::json& version = out.back()["version"];
+    BAGNET_CHECK(version == kReportVersion, ErrorKind::BadInput, path, ":", line, ": report schema version ",
+                 version.dump(), ", this program reads version ", kReportVersion,
+                 " (write the reports again into a new folder)");
     start = end + 1;
   }
   return out;

@@ -141,6 +141,15 @@ json report_to_json(const Report& r) {
                                                           : patch_list(o.patches, class_patch)},
                          {"classes", entries}});
   }
+  json maps = nullptr;
+  if (r.maps) {
+    const MapFiles& m = *r.maps;
+    json names = json::array();
+    for (const int64_t c : m.classes) names.push_back("class_" + std::to_string(c));
+    maps = {{"file", m.file},  {"format", "npz"}, {"arrays", names}, {"classes", m.classes},
+            {"size", {m.rows, m.cols}}, {"stride", m.stride}, {"patch", m.patch}, {"dense", m.dense},
+            {"first_centre", m.first_centre}};
+  }
   return {{"schema", kReportSchema},
           {"version", kReportVersion},
           {"model", model_json(r.model)},
@@ -156,7 +165,8 @@ json report_to_json(const Report& r) {
           {"predictions", predictions},
           {"classes", classes},
           {"decision", decision},
-          {"occlusion", occlusion}};
+          {"occlusion", occlusion},
+          {"maps", maps}};
 }
 
 json summarize_reports(const std::vector<json>& reports, int64_t inputs) {

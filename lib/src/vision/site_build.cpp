@@ -1,0 +1,365 @@
+// The evidence browser's build: overview (run, classes, confusion matrix, atlas), the columnar
+// sample list, detail chunks, and the switch to the new generation (docs/evidence-browser.md).
+#include "site_parts.h"
+
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+#include <bagnet/report.h>
+
+#include "bagnet_version.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+
+namespace bagnet {
+
+namespace assets {
+extern const char* const site_index_html;
+extern const char* const site_app_js;
+extern const char* const site_style_css;
+}  // namespace assets
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using detail::ListRow;
+using detail::SiteDirs;
+
+constexpr int64_t kChunk = 64;  // samples per detail file
+
+json read_summary(const std::string& dir) {
+  const fs::path path = fs::path(dir) / "summary.json";
+  std::ifstream in(path);
+  BAGNET_CHECK(in.good(), ErrorKind::BadInput, dir, ": not a report folder (no summary.json)");
+  json summary;
+  try {
+    summary = json::parse(in);
+  } catch (const json::exception& e) {
+    fail(ErrorKind::BadInput, path.string(), ": not JSON (", e.what(), ")");
+  }
+  BAGNET_CHECK(summary.is_object() && summary.value("schema", "") == kSummarySchema, ErrorKind::BadInput,
+               path.string(), ": not a ", kSummarySchema, " document");
+  BAGNET_CHECK(summary.value("version", 0) == kSummaryVersion, ErrorKind::BadInput, path.string(),
+               ": summary version ", summary.value("version", json()).dump(), ", this program reads version ",
+               kSummaryVersion);
+  return summary;
+}
+
+// Generations are "site-<number>"; the new one is one above the highest present.
+std::vector<fs::path> generations(const std::string& dir, int64_t& highest) {
+  static const std::regex pattern("site-([0-9]{1,9})");
+  std::vector<fs::path> out;
+  highest = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || !std::regex_match(name, m, pattern)) continue;
+    out.push_back(entry.path());
+    highest = std::max<int64_t>(highest, std::stoll(m[1].str()));
+  }
+  return out;
+}
+
+// `call` is the script up to the JSON argument, e.g. "bagnetSite.list(" or "bagnetSite.detail(3, ".
+void write_script(const fs::path& path, const std::string& call, const json& data) {
+  std::ofstream out(path, std::ios::binary);
+  out << call << data.dump() << ");\n";
+  out.close();
+  BAGNET_CHECK(out.good(), ErrorKind::Runtime, path.string(), ": write failed (disk full?)");
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  BAGNET_CHECK(out.good(), ErrorKind::Runtime, path.string(), ": write failed (disk full?)");
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+std::string html_escape(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+json list_columns(const std::vector<ListRow>& rows) {
+  json index = json::array(), truth = json::array(), pred = json::array(), prob = json::array(),
+       margin = json::array(), gap = json::array(), flip = json::array(), thumb = json::array(),
+       image = json::array(), size = json::array();
+  for (const auto& r : rows) {
+    index.push_back(r.index);
+    truth.push_back(r.truth);
+    pred.push_back(r.predicted);
+    prob.push_back(detail::round_significant(r.probability));
+    margin.push_back(detail::round_significant(r.margin));
+    gap.push_back(detail::round_significant(r.gap));
+    flip.push_back(r.flip);
+    thumb.push_back(r.thumb);
+    image.push_back(r.image);
+    size.push_back({r.height, r.width});
+  }
+  return {{"n", rows.size()}, {"index", index}, {"true", truth}, {"pred", pred}, {"prob", prob}, {"margin", margin},
+          {"gap", gap}, {"flip", flip}, {"thumb", thumb}, {"image", image}, {"size", size}};
+}
+
+// Class names as the reports give them (every class a report mentions); "class N" otherwise.
+std::vector<std::string> class_names(const std::vector<json>& reports, int64_t num_classes) {
+  std::vector<std::string> names(static_cast<size_t>(num_classes));
+  for (int64_t c = 0; c < num_classes; ++c) names[c] = "class " + std::to_string(c);
+  auto note = [&](const json& cls, const json& name) {
+    const int64_t c = cls.get<int64_t>();
+    if (c >= 0 && c < num_classes && name.is_string()) names[c] = name.get<std::string>();
+  };
+  for (const auto& r : reports) {
+    for (const auto& p : r.at("predictions")) note(p.at("class"), p.at("name"));
+    for (const auto& c : r.at("classes")) note(c.at("class"), c.at("name"));
+  }
+  return names;
+}
+
+json class_table(const std::vector<ListRow>& rows, const std::vector<std::string>& names) {
+  std::vector<int64_t> count(names.size()), correct(names.size()), predicted(names.size());
+  for (const auto& r : rows) {
+    ++predicted[r.predicted];
+    if (r.truth < 0) continue;
+    ++count[r.truth];
+    if (r.truth == r.predicted) ++correct[r.truth];
+  }
+  json out = json::array();
+  for (size_t c = 0; c < names.size(); ++c)
+    out.push_back({{"index", c}, {"name", names[c]}, {"count", count[c]}, {"correct", correct[c]},
+                   {"predicted", predicted[c]}});
+  return out;
+}
+
+// The confusion matrix over every class, or over the `limit` classes with most mistakes.
+json confusion_matrix(const std::vector<ListRow>& rows, int64_t num_classes, int64_t limit) {
+  std::vector<int64_t> shown;
+  if (num_classes <= limit) {
+    for (int64_t c = 0; c < num_classes; ++c) shown.push_back(c);
+  } else {
+    std::vector<std::pair<int64_t, int64_t>> mistakes(static_cast<size_t>(num_classes));
+    for (int64_t c = 0; c < num_classes; ++c) mistakes[c] = {0, c};
+    for (const auto& r : rows)
+      if (r.truth >= 0 && r.truth != r.predicted) {
+        ++mistakes[r.truth].first;
+        ++mistakes[r.predicted].first;
+      }
+    std::stable_sort(mistakes.begin(), mistakes.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (int64_t i = 0; i < limit; ++i) shown.push_back(mistakes[i].second);
+    std::sort(shown.begin(), shown.end());
+  }
+  std::map<int64_t, size_t> position;
+  for (size_t i = 0; i < shown.size(); ++i) position[shown[i]] = i;
+  std::vector<std::vector<int64_t>> counts(shown.size(), std::vector<int64_t>(shown.size()));
+  for (const auto& r : rows) {
+    const auto t = position.find(r.truth), p = position.find(r.predicted);
+    if (t != position.end() && p != position.end()) ++counts[t->second][p->second];
+  }
+  return {{"classes", shown}, {"counts", counts}, {"complete", num_classes <= limit}};
+}
+
+json confusion_pairs(const std::vector<ListRow>& rows) {
+  std::map<std::pair<int64_t, int64_t>, int64_t> pairs;
+  for (const auto& r : rows)
+    if (r.truth >= 0 && r.truth != r.predicted) ++pairs[{r.truth, r.predicted}];
+  std::vector<std::pair<std::pair<int64_t, int64_t>, int64_t>> sorted(pairs.begin(), pairs.end());
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  json out = json::array();
+  for (const auto& [key, count] : sorted) out.push_back({{"true", key.first}, {"pred", key.second}, {"count", count}});
+  return out;
+}
+
+// Patches of many samples ranked by `value`, at most `per_sample` from one sample.
+json top_patches(std::vector<std::pair<double, json>> patches, int64_t limit, int64_t per_sample) {
+  std::stable_sort(patches.begin(), patches.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::map<int64_t, int64_t> used;
+  json out = json::array();
+  for (auto& [value, patch] : patches) {
+    if (static_cast<int64_t>(out.size()) >= limit) break;
+    if (++used[patch.at("index").get<int64_t>()] > per_sample) continue;
+    out.push_back(std::move(patch));
+  }
+  return out;
+}
+
+// The confusion-pair atlas (margin patches across a pair's mistakes) and each class's most
+// informative patches over the run (its strongest positive patches, one per sample, as
+// `bagnet patches` ranks them, among the samples where the class was explained).
+json atlas(const std::vector<json>& reports, const json& pairs, const std::vector<std::string>& names,
+           const SiteOptions& options) {
+  std::map<std::pair<int64_t, int64_t>, std::vector<std::pair<double, json>>> by_pair;
+  std::vector<std::vector<std::pair<double, json>>> by_class(names.size());
+  for (const auto& r : reports) {
+    const int64_t index = r.at("image").at("index").get<int64_t>();
+    const json& d = r.at("decision");
+    if (d.is_object() && !d.at("correct").get<bool>())
+      for (const auto& p : d.at("margin_patches"))
+        by_pair[{d.at("true_class").get<int64_t>(), d.at("predicted").get<int64_t>()}].push_back(
+            {p.at("margin").get<double>(), {{"index", index}, {"cell", p.at("cell")}, {"margin", p.at("margin")},
+                                            {"share", p.at("share")}, {"box", p.at("box_original")}}});
+    for (const auto& c : r.at("classes"))
+      for (const auto& p : c.at("top_positive"))
+        by_class[c.at("class").get<size_t>()].push_back(
+            {p.at("logit").get<double>(),
+             {{"index", index}, {"cell", p.at("cell")}, {"logit", p.at("logit")}, {"box", p.at("box_original")}}});
+  }
+  json pair_atlas = json::array();
+  for (const auto& pair : pairs) {
+    if (static_cast<int64_t>(pair_atlas.size()) >= options.atlas_pairs) break;
+    auto key = std::make_pair(pair.at("true").get<int64_t>(), pair.at("pred").get<int64_t>());
+    json entry = pair;
+    entry["patches"] = top_patches(std::move(by_pair[key]), options.atlas_patches, 2);
+    pair_atlas.push_back(entry);
+  }
+  json class_atlas = json::array();
+  for (size_t c = 0; c < names.size(); ++c)
+    if (!by_class[c].empty())
+      class_atlas.push_back({{"class", c}, {"patches", top_patches(std::move(by_class[c]), options.class_patches, 1)}});
+  return {{"pairs", pair_atlas}, {"classes", class_atlas}};
+}
+
+json run_numbers(const json& summary, const std::vector<ListRow>& rows) {
+  int64_t errors = 0;
+  for (const auto& r : rows) errors += (r.truth >= 0 && r.truth != r.predicted) ? 1 : 0;
+  const int64_t inputs = summary.value("inputs", static_cast<int64_t>(rows.size()));
+  return {{"inputs", inputs},
+          {"reports", rows.size()},
+          {"labelled", summary.at("labelled")},
+          {"correct", summary.at("correct")},
+          {"accuracy", summary.at("accuracy")},
+          {"top_k", summary.at("top_k")},
+          {"top_k_accuracy", summary.at("top_k_accuracy")},
+          {"errors", errors},
+          {"failed", inputs - static_cast<int64_t>(rows.size())},
+          {"shard", summary.contains("shard") ? summary.at("shard") : json(nullptr)}};
+}
+
+std::string now_iso() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return text;
+}
+
+json colour_stops(const Colormap& cmap) {
+  json out = json::array();
+  for (int i = 0; i <= 10; ++i) {
+    const cv::Vec3b c = cmap.rgb(i / 10.0);
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "#%02x%02x%02x", c[0], c[1], c[2]);
+    out.push_back(hex);
+  }
+  return out;
+}
+
+uint64_t folder_bytes(const fs::path& dir) {
+  uint64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) total += e.file_size();
+  return total;
+}
+
+}  // namespace
+
+SiteResult build_site(const std::string& report_dir, const SiteOptions& options) {
+  const Colormap& cmap = find_colormap(options.colormap);
+  BAGNET_CHECK(cmap.diverging, ErrorKind::InvalidArgument, "site colour map ", options.colormap,
+               " is not diverging (maps hold evidence for and against a class)");
+  BAGNET_CHECK(options.thumbnail >= 16 && options.matrix_classes >= 2 && options.percentile > 0 &&
+                   options.percentile <= 100,
+               ErrorKind::InvalidArgument, "site options: thumbnail >= 16, matrix_classes >= 2 and percentile in (0, 100] required");
+  std::error_code ec;
+  BAGNET_CHECK(fs::is_directory(report_dir, ec), ErrorKind::BadInput, report_dir, ": not a folder");
+  const std::string jsonl = (fs::path(report_dir) / "reports.jsonl").string();
+  BAGNET_CHECK(fs::is_regular_file(jsonl, ec), ErrorKind::BadInput, report_dir, ": not a report folder (no reports.jsonl)");
+  const json summary = read_summary(report_dir);
+  std::vector<json> reports = read_report_lines(jsonl, false);
+  std::stable_sort(reports.begin(), reports.end(), [](const json& a, const json& b) {
+    return a.at("image").at("index").get<int64_t>() < b.at("image").at("index").get<int64_t>();
+  });
+  const json model = reports.empty() ? summary.at("model") : reports.front().at("model");
+  BAGNET_CHECK(model.is_object(), ErrorKind::BadInput, report_dir, ": the report holds no samples");
+  const int64_t num_classes = model.at("num_classes").get<int64_t>();
+
+  int64_t highest = 0;
+  const std::vector<fs::path> old = generations(report_dir, highest);
+  SiteDirs dirs{report_dir, "", "site-" + std::to_string(highest + 1)};
+  dirs.generation = (fs::path(report_dir) / dirs.name).string();
+  for (const char* sub : {"data/detail", "maps", "thumbs"}) fs::create_directories(fs::path(dirs.generation) / sub);
+
+  std::vector<ListRow> rows;
+  json chunk = json::object();
+  int64_t chunk_id = -1;
+  auto flush = [&] {
+    if (chunk_id >= 0)
+      write_script(fs::path(dirs.generation) / "data/detail" / (std::to_string(chunk_id) + ".js"),
+                   "bagnetSite.detail(" + std::to_string(chunk_id) + ", ", chunk);
+    chunk = json::object();
+  };
+  for (const auto& r : reports) {
+    ListRow row;
+    json detail = detail::build_sample(r, dirs, cmap, options, row);
+    BAGNET_CHECK(row.predicted >= 0 && row.predicted < num_classes && row.truth < num_classes, ErrorKind::BadInput,
+                 jsonl, ": sample ", row.index, " names a class outside the model's ", num_classes);
+    if (row.index / kChunk != chunk_id) {
+      flush();
+      chunk_id = row.index / kChunk;
+    }
+    chunk[std::to_string(row.index)] = std::move(detail);
+    rows.push_back(std::move(row));
+    if (options.on_progress) options.on_progress({static_cast<int64_t>(rows.size()), static_cast<int64_t>(reports.size()), "site"});
+  }
+  flush();
+
+  const std::vector<std::string> names = class_names(reports, num_classes);
+  const json pairs = confusion_pairs(rows);
+  const json overview = {
+      {"site", {{"version", 1}, {"generation", dirs.name}, {"built", now_iso()}, {"tool", std::string("bagnet-lens ") + BAGNET_VERSION}}},
+      {"model", model},
+      {"settings", reports.empty() ? json(nullptr) : reports.front().at("settings")},
+      {"maps", {{"stride", reports.empty() ? json(nullptr) : reports.front().at("maps").at("stride")},
+                {"dense", reports.empty() ? json(false) : reports.front().at("maps").at("dense")},
+                {"colormap", cmap.name}, {"colors", colour_stops(cmap)}, {"percentile", options.percentile}}},
+      {"run", run_numbers(summary, rows)},
+      {"classes", class_table(rows, names)},
+      {"confusion", confusion_matrix(rows, num_classes, options.matrix_classes)},
+      {"pairs", pairs},
+      {"atlas", atlas(reports, pairs, names, options)},
+      {"images", {{"dir", "images/"}, {"thumbs", dirs.name + "/thumbs/"}, {"maps", dirs.name + "/maps/"}}}};
+  write_script(fs::path(dirs.generation) / "data/overview.js", "bagnetSite.overview(", overview);
+  write_script(fs::path(dirs.generation) / "data/list.js", "bagnetSite.list(", list_columns(rows));
+  write_text(fs::path(dirs.generation) / "app.js", assets::site_app_js);
+  write_text(fs::path(dirs.generation) / "style.css", assets::site_style_css);
+
+  const std::string title = options.title.empty()
+                                ? "bagnet-lens · " + fs::path(model.value("file", std::string("model"))).filename().string()
+                                : options.title;
+  const std::string page = replace_all(replace_all(assets::site_index_html, "@SITE@", dirs.name), "@TITLE@", html_escape(title));
+  const std::string index_html = (fs::path(report_dir) / "index.html").string();
+  write_text_atomically(index_html, page);  // the switch: from here on the new generation is live
+  for (const auto& g : old) fs::remove_all(g, ec);  // best effort; a leftover is removed next time
+  return {index_html, dirs.name, static_cast<int64_t>(rows.size()), folder_bytes(dirs.generation)};
+}
+
+}  // namespace bagnet

@@ -1,0 +1,63 @@
+// Files of the evidence browser: sample images, PNG/JPEG writing, file stems, short numbers.
+#include "site_parts.h"
+
+#include <bagnet/atomic_file.h>
+#include <bagnet/error.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+namespace bagnet {
+
+namespace detail {
+
+void write_image(const std::string& path, const cv::Mat& bgr) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  std::vector<int> params;
+  if (ext == ".jpg") params = {cv::IMWRITE_JPEG_QUALITY, 90};
+  std::vector<uchar> bytes;
+  BAGNET_CHECK(cv::imencode(ext, bgr, bytes, params), ErrorKind::Runtime, path, ": image encoding failed");
+  write_file_atomically(path, [&](std::ostream& out) {
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  });
+}
+
+double round_significant(double value, int digits) {
+  if (value == 0 || !std::isfinite(value)) return std::isfinite(value) ? value : 0.0;
+  char text[32];
+  std::snprintf(text, sizeof text, "%.*g", digits, value);
+  return std::strtod(text, nullptr);
+}
+
+}  // namespace detail
+
+std::string sample_stem(int64_t index) {
+  BAGNET_CHECK(index >= 0, ErrorKind::InvalidArgument, "sample index must be >= 0, got ", index);
+  char text[32];
+  std::snprintf(text, sizeof text, "%06lld", static_cast<long long>(index));
+  return text;
+}
+
+std::string save_sample_image(const cv::Mat& rgb, const std::string& dir, int64_t index) {
+  BAGNET_CHECK(!rgb.empty() && (rgb.type() == CV_32FC3 || rgb.type() == CV_32FC1), ErrorKind::InvalidArgument,
+               "sample image: expected a CV_32FC3 RGB or CV_32FC1 grey image, got type ", rgb.type());
+  constexpr int kLossless = 128, kLargest = 512;  // small images stay exact; photos become JPEGs
+  cv::Mat bytes;
+  rgb.convertTo(bytes, rgb.channels() == 3 ? CV_8UC3 : CV_8UC1, 255.0);
+  if (bytes.channels() == 3) cv::cvtColor(bytes, bytes, cv::COLOR_RGB2BGR);
+  const int side = std::max(bytes.rows, bytes.cols);
+  if (side > kLargest) {
+    const double f = double(kLargest) / side;
+    cv::resize(bytes, bytes, {}, f, f, cv::INTER_AREA);
+  }
+  const std::string name = sample_stem(index) + (side <= kLossless ? ".png" : ".jpg");
+  detail::write_image((std::filesystem::path(dir) / name).string(), bytes);
+  return name;
+}
+
+}  // namespace bagnet

@@ -1,0 +1,37 @@
+#pragma once
+// Pieces of the evidence-browser build shared by site_build.cpp, site_sample.cpp and site_image.cpp.
+#include <bagnet/render.h>
+#include <bagnet/site.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include <string>
+
+namespace bagnet::detail {
+
+// Folders of one site build.
+struct SiteDirs {
+  std::string report;       // the report folder (reports.jsonl, maps/, images/)
+  std::string generation;   // report/site-G, being written
+  std::string name;         // "site-G"
+};
+
+// Encodes `bgr` by the extension of `path` (.png or .jpg) and writes it atomically.
+void write_image(const std::string& path, const cv::Mat& bgr);
+
+// Rounds to `digits` significant digits, so the site's JSON stays short.
+double round_significant(double value, int digits = 4);
+
+// One sample of the site: writes its map PNGs and thumbnail into the generation folder and returns
+// its detail record (the report's fields plus "view") and fills `row` with its list columns.
+struct ListRow {
+  int64_t index = 0, truth = -1, predicted = 0, flip = 0;
+  double probability = 0, margin = 0, gap = 0;
+  std::string thumb, image;
+  int64_t height = 0, width = 0;
+};
+nlohmann::json build_sample(const nlohmann::json& report, const SiteDirs& dirs, const Colormap& cmap,
+                            const SiteOptions& options, ListRow& row);
+
+}  // namespace bagnet::detail

@@ -1,0 +1,194 @@
+// One sample of the evidence browser: its maps as PNGs on one shared colour scale, its thumbnail,
+// and its detail record (docs/evidence-browser.md, "detail").
+#include "site_parts.h"
+
+#include <bagnet/error.h>
+#include <bagnet/npy.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+namespace bagnet::detail {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct SampleMap {
+  std::string role;            // predicted, true, margin, top_k
+  int64_t cls = -1;            // -1 for the margin
+  std::string name;
+  torch::Tensor values;        // [rows, cols] float32
+};
+
+// The sample's raw maps by class, checked against the report's map description.
+std::map<int64_t, torch::Tensor> read_class_maps(const json& report, const SiteDirs& dirs) {
+  const int64_t index = report.at("image").at("index").get<int64_t>();
+  const json& maps = report.at("maps");
+  BAGNET_CHECK(maps.is_object(), ErrorKind::BadInput, dirs.report, ": sample ", index,
+               " has no raw maps (write the report with maps, e.g. bagnet report --maps or --html)");
+  const std::string path = (fs::path(dirs.report) / maps.at("file").get<std::string>()).string();
+  const int64_t rows = maps.at("size").at(0).get<int64_t>(), cols = maps.at("size").at(1).get<int64_t>();
+  std::map<std::string, torch::Tensor> arrays;
+  for (auto& [name, tensor] : load_npz(path)) arrays[name] = tensor;
+  std::map<int64_t, torch::Tensor> out;
+  for (const auto& c : maps.at("classes")) {
+    const int64_t cls = c.get<int64_t>();
+    const auto it = arrays.find("class_" + std::to_string(cls));
+    BAGNET_CHECK(it != arrays.end(), ErrorKind::BadInput, path, ": no array class_", cls);
+    const torch::Tensor& t = it->second;
+    BAGNET_CHECK(t.scalar_type() == torch::kFloat && t.dim() == 2 && t.size(0) == rows && t.size(1) == cols,
+                 ErrorKind::BadInput, path, ": class_", cls, " should be float32 [", rows, ", ", cols, "]");
+    out[cls] = t;
+  }
+  return out;
+}
+
+std::string class_name(const json& report, int64_t cls) {
+  for (const auto& c : report.at("classes"))
+    if (c.at("class").get<int64_t>() == cls) return c.at("name").get<std::string>();
+  return "class " + std::to_string(cls);
+}
+
+// Predicted, true and margin first (the decision), then the other explained top-k classes.
+std::vector<SampleMap> sample_maps(const json& report, const std::map<int64_t, torch::Tensor>& maps,
+                                   int64_t predicted, int64_t truth) {
+  auto get = [&](int64_t cls) {
+    const auto it = maps.find(cls);
+    BAGNET_CHECK(it != maps.end(), ErrorKind::BadInput, "sample ", report.at("image").at("index"),
+                 ": the raw maps lack class ", cls);
+    return it->second;
+  };
+  std::vector<SampleMap> out{{"predicted", predicted, class_name(report, predicted), get(predicted)}};
+  if (truth >= 0 && truth != predicted) {
+    out.push_back({"true", truth, class_name(report, truth), get(truth)});
+    out.push_back({"margin", -1, "", get(predicted) - get(truth)});
+  }
+  for (const auto& [cls, values] : maps)
+    if (cls != predicted && cls != truth) out.push_back({"top_k", cls, class_name(report, cls), values});
+  return out;
+}
+
+// One pixel per cell (the browser scales it up without smoothing).
+cv::Mat map_picture(const torch::Tensor& values, const ColorScale& scale, const Colormap& cmap) {
+  const torch::Tensor v = values.contiguous();
+  cv::Mat bgr(static_cast<int>(v.size(0)), static_cast<int>(v.size(1)), CV_8UC3);
+  const float* p = v.data_ptr<float>();
+  for (int r = 0; r < bgr.rows; ++r)
+    for (int c = 0; c < bgr.cols; ++c) {
+      const cv::Vec3b rgb = cmap.rgb(scale.position(p[r * bgr.cols + c]));
+      bgr.at<cv::Vec3b>(r, c) = {rgb[2], rgb[1], rgb[0]};
+    }
+  return bgr;
+}
+
+json rounded_values(const torch::Tensor& values) {
+  const torch::Tensor v = values.contiguous();
+  const float* p = v.data_ptr<float>();
+  json out = json::array();
+  for (int64_t i = 0; i < v.numel(); ++i) out.push_back(round_significant(p[i]));
+  return out;
+}
+
+// The stored original image and a thumbnail beside it in the generation folder.
+std::string find_image(const SiteDirs& dirs, const std::string& stem) {
+  for (const char* ext : {".png", ".jpg"}) {
+    const fs::path p = fs::path(dirs.report) / "images" / (stem + ext);
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) return stem + ext;
+  }
+  fail(ErrorKind::BadInput, dirs.report, ": sample ", stem, " has no image in images/ (write the report with "
+       "maps, e.g. bagnet report --maps or --html)");
+}
+
+std::string write_thumbnail(const SiteDirs& dirs, const std::string& image, int64_t max_side, cv::Size& stored) {
+  const fs::path from = fs::path(dirs.report) / "images" / image;
+  const cv::Mat picture = cv::imread(from.string(), cv::IMREAD_UNCHANGED);
+  BAGNET_CHECK(!picture.empty(), ErrorKind::BadInput, from.string(), ": cannot decode the stored image");
+  stored = picture.size();
+  const int side = std::max(picture.rows, picture.cols);
+  const fs::path to = fs::path(dirs.generation) / "thumbs" / image;
+  if (side <= max_side) {
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    return image;
+  }
+  const double f = double(max_side) / side;
+  cv::Mat small;
+  cv::resize(picture, small, {}, f, f, cv::INTER_AREA);
+  const std::string name = fs::path(image).stem().string() + ".jpg";
+  write_image((fs::path(dirs.generation) / "thumbs" / name).string(), small);
+  return name;
+}
+
+// The part of the original image the model saw, in original pixels [top, left, bottom, right).
+json crop_box(const json& image) {
+  const double sy = image.at("original_size").at(0).get<double>() / image.at("resized_size").at(0).get<double>();
+  const double sx = image.at("original_size").at(1).get<double>() / image.at("resized_size").at(1).get<double>();
+  const double top = image.at("crop_offset").at(0).get<double>(), left = image.at("crop_offset").at(1).get<double>();
+  const double h = image.at("input_size").at(0).get<double>(), w = image.at("input_size").at(1).get<double>();
+  return {top * sy, left * sx, (top + h) * sy, (left + w) * sx};
+}
+
+}  // namespace
+
+json build_sample(const json& report, const SiteDirs& dirs, const Colormap& cmap, const SiteOptions& options,
+                  ListRow& row) {
+  const json& image = report.at("image");
+  const json& decision = report.at("decision");
+  const json& predictions = report.at("predictions");
+  row.index = image.at("index").get<int64_t>();
+  const std::string stem = sample_stem(row.index);
+  row.predicted = predictions.at(0).at("class").get<int64_t>();
+  row.truth = decision.is_object() ? decision.at("true_class").get<int64_t>() : -1;
+  row.probability = predictions.at(0).at("probability").get<double>();
+  row.gap = predictions.size() > 1
+                ? predictions.at(0).at("logit").get<double>() - predictions.at(1).at("logit").get<double>()
+                : 0.0;
+  if (decision.is_object() && !decision.at("correct").get<bool>()) {
+    row.margin = decision.at("margin").get<double>();
+    const json& size = decision.at("flip_set").at("size");
+    row.flip = size.is_null() ? -1 : size.get<int64_t>();
+  }
+  row.height = image.at("original_size").at(0).get<int64_t>();
+  row.width = image.at("original_size").at(1).get<int64_t>();
+  row.image = find_image(dirs, stem);
+  cv::Size stored;
+  row.thumb = write_thumbnail(dirs, row.image, options.thumbnail, stored);
+
+  const std::vector<SampleMap> maps = sample_maps(report, read_class_maps(report, dirs), row.predicted, row.truth);
+  std::vector<torch::Tensor> decisive;
+  for (const auto& m : maps)
+    if (m.role != "top_k") decisive.push_back(m.values);
+  const ColorScale scale = make_scale(abs_percentile(decisive, options.percentile), cmap, false);
+  json map_list = json::array();
+  for (const auto& m : maps) {
+    const std::string file = stem + (m.cls < 0 ? std::string("_margin") : "_c" + std::to_string(m.cls)) + ".png";
+    write_image((fs::path(dirs.generation) / "maps" / file).string(), map_picture(m.values, scale, cmap));
+    map_list.push_back({{"role", m.role}, {"class", m.cls < 0 ? json(nullptr) : json(m.cls)}, {"name", m.name},
+                        {"file", file}, {"values", rounded_values(m.values)}});
+  }
+  const json& raw = report.at("maps");
+  json view = {{"image", row.image},
+               {"image_size", {stored.height, stored.width}},
+               {"crop_box", crop_box(image)},
+               {"scale", round_significant(scale.clip)},
+               {"percentile", options.percentile},
+               {"layout",
+                {{"rows", raw.at("size").at(0)}, {"cols", raw.at("size").at(1)}, {"stride", raw.at("stride")},
+                 {"patch", raw.at("patch")}, {"first_centre", raw.at("first_centre")}, {"dense", raw.at("dense")},
+                 {"input_size", image.at("input_size")}}},
+               {"maps", map_list},
+               {"record", "reports.jsonl"},
+               {"raw", raw.at("file")}};
+  return {{"image", image},           {"predictions", predictions}, {"classes", report.at("classes")},
+          {"decision", decision},     {"occlusion", report.at("occlusion")}, {"view", view}};
+}
+
+}  // namespace bagnet::detail
