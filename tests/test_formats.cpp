@@ -50,6 +50,37 @@ TEST_CASE("npy round trip keeps shape, dtype and values") {
   CHECK_THROWS_AS(load_npy(scratch("missing.npy").string()), Error);
 }
 
+TEST_CASE("npz round trip keeps names and arrays; foreign or damaged archives are refused") {
+  torch::manual_seed(1);
+  const std::vector<std::pair<std::string, torch::Tensor>> arrays = {
+      {"class_3", torch::randn({4, 5})}, {"class_17", torch::randn({2, 2}).to(torch::kDouble)}, {"empty", torch::zeros({0})}};
+  const auto path = scratch("maps.npz").string();
+  save_npz(path, arrays);
+  const auto back = load_npz(path);
+  REQUIRE(back.size() == arrays.size());
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    CHECK(back[i].first == arrays[i].first);
+    CHECK((back[i].second.scalar_type() == arrays[i].second.scalar_type()));
+    CHECK(torch::equal(back[i].second, arrays[i].second));
+  }
+  CHECK_THROWS_AS(save_npz(scratch("bad.npz").string(), {{"a/b", torch::zeros({1})}}), Error);
+  CHECK_FALSE(fs::exists(scratch("bad.npz")));
+  // A flipped data byte fails the CRC; a .npy is not an archive; an entry that is not .npy is refused.
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string damaged = bytes;
+  damaged[bytes.find("NUMPY") + 200] ^= 0x5a;
+  std::ofstream(scratch("damaged.npz"), std::ios::binary) << damaged;
+  CHECK_THROWS_AS(load_npz(scratch("damaged.npz").string()), Error);
+  save_npy(scratch("plain.npy").string(), torch::zeros({2}));
+  CHECK_THROWS_AS(load_npz(scratch("plain.npy").string()), Error);
+  std::ofstream(scratch("truncated.npz"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  CHECK_THROWS_AS(load_npz(scratch("truncated.npz").string()), Error);
+}
+
 TEST_CASE("atomic writes leave nothing behind on failure") {
   const auto target = scratch("atomic.txt");
   fs::remove(target);

@@ -166,7 +166,8 @@
     const arr = (a) => Array.isArray(a) ? '[' + a.map((x) => +Number(x).toFixed(4)).join(', ') + ']' : '–';
     const prep = `resize ${pp.resize ?? 'kept'}, crop ${pp.crop ?? 'none'}, ${pp.channels} ch, mean ${arr(pp.mean)}, std ${arr(pp.std)}`;
     const rows = [
-      ['model file', m.file],
+      // The file name; the full path (of the machine the run was on) on hover.
+      ['model file', h('span', { title: m.file || '' }, String(m.file || '–').split(/[\\/]/).pop())],
       ['sha256', h('abbr', { title: sha, class: 'mono' }, sha.slice(0, 12) + '…')],
       ['architecture', h('span', { title: m.architecture || '' }, m.arch_name || '–')],
       ['receptive field', m.receptive_field + ' px'], ['stride', m.stride],
@@ -416,7 +417,7 @@
     if (dec.correct) return h('p', null, `Correct: ${dec.true_name} wins with logit ${num(dec.predicted_logit, 3)}.`);
     const fs = dec.flip_set;
     const flip = fs && fs.possible
-      ? h('p', { class: 'flip' }, h('span', { class: 'legend-swatch k-flip' }), ` Flip set: removing these ${fs.size} patch${fs.size === 1 ? '' : 'es'} from the bag makes `,
+      ? h('p', { class: 'flip' }, h('span', { class: 'legend-swatch k-flip' }), ` Flip set: removing ${fs.size === 1 ? "this patch" : `these ${fs.size} patches`} from the bag makes `,
         h('b', { text: dec.true_name }), ` win over ${dec.predicted_name}: margin after = ${num(fs.margin_after, 3)}` +
         (fs.top1_after !== null && fs.top1_after !== dec.true_class ? ` (but ${name(fs.top1_after)} is then on top)` : '') + '.')
       : h('p', { class: 'flip' }, 'No flip set: no set of patches (leaving at least one) makes the true class win at the bag level.');
