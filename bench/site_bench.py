@@ -63,12 +63,13 @@ def timed(cmd):
 
 
 def tree(path):
-    """Bytes and files under path."""
-    size = files = 0
+    """Bytes (apparent and on disk) and files under path."""
+    size = disk = files = 0
     for root, _, names in os.walk(path):
         for n in names:
-            size += os.path.getsize(os.path.join(root, n)); files += 1
-    return {'bytes': size, 'files': files}
+            st = os.stat(os.path.join(root, n))
+            size, disk, files = size + st.st_size, disk + st.st_blocks * 512, files + 1
+    return {'bytes': size, 'disk_bytes': disk, 'files': files}
 
 
 def make_driver(n):
@@ -164,10 +165,10 @@ def main():
     print(f'report plain        {r["report_plain"]["wall_s"]:9.2f} s')
     print(f'report --html       {r["report_html"]["wall_s"]:9.2f} s   ratio {r["report_html"]["wall_s"] / r["report_plain"]["wall_s"]:.2f}')
     print(f'browse (site only)  {r["browse"][0]["wall_s"]:9.2f} s, {r["browse"][1]["wall_s"]:.2f} s')
-    print(f'{"size":18} {"MB":>9} {"KB/sample":>10} {"files":>7}')
+    print(f'{"size":18} {"MB":>9} {"KB/sample":>10} {"files":>7} {"on disk MB":>11}')
     for k in ('site', 'images', 'maps', 'total'):
         s = sizes[k]
-        print(f'{k + ("/" + site if k == "site" else ""):18} {s["bytes"] / 2**20:9.1f} {s["bytes"] / n / 1024:10.2f} {s["files"]:7}')
+        print(f'{k + ("/" + site if k == "site" else ""):18} {s["bytes"] / 2**20:9.1f} {s["bytes"] / n / 1024:10.2f} {s["files"]:7} {s["disk_bytes"] / 2**20:11.1f}')
     print(f'beyond raw maps     {r["kb_per_sample_beyond_maps"]:9.2f} KB/sample (budget 40)')
     b = r['browser']
     m = b['overview_median']

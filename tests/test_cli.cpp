@@ -6,6 +6,7 @@
 #include "float_error.h"
 #include "reference.h"
 #include "cli_util.h"
+#include "scratch.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -25,11 +26,7 @@ namespace {
 
 using Result = CliResult;
 
-fs::path scratch_dir() {
-  const fs::path dir = fs::temp_directory_path() / "bagnet-test-cli";
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch_dir() { return scratch_folder("cli"); }
 
 std::string slurp(const fs::path& path) { return slurp_file(path); }
 

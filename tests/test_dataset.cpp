@@ -209,6 +209,37 @@ TEST_CASE("image folder: sorted class folders, recursive, only images") {
   }
 }
 
+TEST_CASE("a folder with images directly in it is unlabelled: every image below it, sorted; training refuses it") {
+  const fs::path dir = scratch("photos");
+  fs::create_directories(dir / "trip" / "day2");
+  write_png(dir / "b.png", 10);
+  write_png(dir / "a.JPG.png", 20);
+  write_png(dir / "trip" / "c.png", 30);
+  write_png(dir / "trip" / "day2" / "d.webp.png", 40);
+  write_bytes(dir / "notes.txt", "not an image");
+  CHECK(bagnet::is_dataset_path(dir.string()));
+  CHECK(bagnet::is_dataset_path((dir / "list.CSV").string()));
+  CHECK(bagnet::is_dataset_path("t10k-images-idx3-ubyte.gz"));
+  CHECK_FALSE(bagnet::is_dataset_path((dir / "b.png").string()));
+  const auto data = bagnet::open_dataset(dir.string());
+  REQUIRE(data->size() == 4);
+  CHECK(data->class_names().empty());
+  const std::vector<fs::path> want{dir / "a.JPG.png", dir / "b.png", dir / "trip" / "c.png", dir / "trip" / "day2" / "d.webp.png"};
+  for (size_t i = 0; i < want.size(); ++i) {
+    CHECK(data->sample(i).source == want[i].string());
+    CHECK(data->sample(i).label == -1);
+  }
+  bagnet::InputSpec spec = bagnet::default_input_spec(3);
+  spec.resize = std::nullopt;
+  spec.crop = std::nullopt;
+  try {
+    bagnet::DatasetSource source(*data, spec);
+    FAIL("an unlabelled folder was accepted for training");
+  } catch (const bagnet::Error& e) {
+    CHECK(std::string(e.what()).find("a.JPG.png: no label") != std::string::npos);
+  }
+}
+
 TEST_CASE("CSV lists: names or indices, header, quotes, relative paths, errors with line numbers") {
   const fs::path dir = scratch("csv");
   fs::create_directories(dir / "img");

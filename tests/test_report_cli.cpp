@@ -2,6 +2,7 @@
 // to unsharded byte for byte, resume after a kill (simulated by truncating reports.jsonl mid-line)
 // equal to an uninterrupted run, refusal to mix runs, and patch grids with their JSON.
 #include "cli_util.h"
+#include "scratch.h"
 #include "json_schema.h"
 #include "test_util.h"
 
@@ -19,14 +20,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "bagnet-test-report-cli" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch_dir(const std::string& name) { return fresh_scratch_folder("report-cli", name); }
 
-CliResult run(const std::string& args) { return run_bagnet(args, fs::temp_directory_path() / "bagnet-test-report-cli"); }
+CliResult run(const std::string& args) { return run_bagnet(args, scratch_folder("report-cli")); }
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
@@ -262,6 +258,36 @@ TEST_CASE("report on an image folder: true labels, mistakes with flip sets, summ
   CHECK(summary["labelled"] == 3);
   CHECK(summary["errors"].size() == static_cast<size_t>(errors));
   CHECK(summary["correct"].get<int64_t>() + errors == 3);
+}
+
+TEST_CASE("a folder with images directly in it is unlabelled for report and predict, as for heatmap") {
+  const fs::path dir = scratch_dir("photos");
+  fs::create_directories(dir / "photos" / "more");
+  fs::copy_file(official("images/rocket-160x208.png"), dir / "photos" / "rocket.png");
+  fs::copy_file(official("images/chelsea-224x224.png"), dir / "photos" / "more" / "chelsea.png");
+  CliResult r = run("report " + q(dir / "photos") + kModel + " --topk 1 --patches 1 -o " + q(dir / "out"));
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  std::istringstream lines(slurp_file(dir / "out" / "reports.jsonl"));
+  std::vector<std::string> sources;
+  for (std::string line; std::getline(lines, line);) {
+    const auto report = nlohmann::json::parse(line);
+    CHECK(report["decision"].is_null());
+    CHECK(report["image"]["label"].is_null());
+    sources.push_back(report["image"]["source"].get<std::string>());
+  }
+  CHECK(sources == std::vector<std::string>{(dir / "photos" / "more" / "chelsea.png").string(),
+                                            (dir / "photos" / "rocket.png").string()});
+  r = run("predict " + q(dir / "photos") + kModel + " --topk 1 --json");
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  const auto predictions = nlohmann::json::parse(r.out)["images"];
+  REQUIRE(predictions.size() == 2);
+  CHECK(predictions[1]["image"] == (dir / "photos" / "rocket.png").string());
+  // One unreadable sample: reported on one line, the other still predicted, exit code 1.
+  std::ofstream(dir / "photos" / "broken.png", std::ios::binary) << "\x89PNG broken";
+  r = run("predict " + q(dir / "photos") + kModel + " --topk 1");
+  CHECK(r.code == 1);
+  CHECK(r.err.find("broken.png") != std::string::npos);
+  CHECK(r.err.find("1 of 3 samples failed") != std::string::npos);
 }
 
 TEST_CASE("report: folders named after model classes are labelled by name, not by folder order") {

@@ -3,6 +3,7 @@
 // and refuses what is not a report of this version; `merge --html` gives the unsharded site's data.
 // (Its behaviour in a real browser: tests/browser/site_test.py.)
 #include "cli_util.h"
+#include "scratch.h"
 #include "json_schema.h"
 #include "test_util.h"
 
@@ -26,14 +27,9 @@ using nlohmann::json;
 
 namespace {
 
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "bagnet-test-site-cli" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch_dir(const std::string& name) { return fresh_scratch_folder("site-cli", name); }
 
-CliResult run(const std::string& args) { return run_bagnet(args, fs::temp_directory_path() / "bagnet-test-site-cli"); }
+CliResult run(const std::string& args) { return run_bagnet(args, scratch_folder("site-cli")); }
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
@@ -86,8 +82,24 @@ std::string live_generation(const fs::path& dir) {
   return m[1].str();
 }
 
-std::pair<int, int> png_size(const fs::path& path) {
-  const std::string bytes = slurp_file(path);
+// The PNG inside a data: URL.
+std::string png_of_data_url(const std::string& url) {
+  const std::string prefix = "data:image/png;base64,";
+  REQUIRE(url.compare(0, prefix.size(), prefix) == 0);
+  const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t bits = 0;
+  int count = 0;
+  for (size_t i = prefix.size(); i < url.size() && url[i] != '='; ++i) {
+    const size_t v = digits.find(url[i]);
+    REQUIRE(v != std::string::npos);
+    bits = (bits << 6) | uint32_t(v);
+    if ((count += 6) >= 8) out += char((bits >> (count -= 8)) & 0xff);
+  }
+  return out;
+}
+
+std::pair<int, int> png_size(const std::string& bytes) {
   REQUIRE(bytes.size() > 24);
   REQUIRE(bytes.compare(1, 3, "PNG") == 0);
   auto be = [&](size_t at) {
@@ -174,7 +186,7 @@ TEST_CASE("report --html: raw maps reproduce the report, the site's data agree w
     std::map<std::string, json> by_role;
     for (const auto& m : view["maps"]) {
       by_role[m["role"].get<std::string>()] = m;
-      const auto [h, w] = png_size(out / generation / "maps" / m["file"].get<std::string>());
+      const auto [h, w] = png_size(png_of_data_url(m["file"].get<std::string>()));
       CHECK(h == view["layout"]["rows"].get<int>());
       CHECK(w == view["layout"]["cols"].get<int>());
       CHECK(m["values"].size() == view["layout"]["rows"].get<size_t>() * view["layout"]["cols"].get<size_t>());

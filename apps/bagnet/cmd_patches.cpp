@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "options.h"
 #include "progress.h"
+#include "sample_loop.h"
 #include "samples.h"
 
 #include <bagnet/atomic_file.h>
@@ -34,6 +35,18 @@ std::string short_source(const std::string& source) {
   const size_t hash = source.rfind('#');
   const std::string file = fs::path(source.substr(0, hash)).filename().string();
   return hash == std::string::npos ? file : file + source.substr(hash);
+}
+
+// One patch of patches.json.
+nlohmann::json patch_record(const RankedPatch& p, size_t rank, const SampleInfo& info, const BoxF& box) {
+  return {{"rank", static_cast<int64_t>(rank + 1)},
+          {"sample", p.sample},
+          {"source", info.source},
+          {"label", info.label ? nlohmann::json(*info.label) : nlohmann::json(nullptr)},
+          {"cell", {p.patch.row, p.patch.col}},
+          {"logit", p.patch.value},
+          {"box_input", {p.patch.box.top, p.patch.box.left, p.patch.box.bottom(), p.patch.box.right()}},
+          {"box_original", {box.top, box.left, box.bottom, box.right}}};
 }
 
 }  // namespace
@@ -104,33 +117,23 @@ int run_patches(int argc, char** argv) {
   evidence.classes = parse_class_list(parsed["class"].as<std::string>(), names);
   DatasetTopK top(evidence.classes, k, per_image, sign, suppression);
 
-  int64_t failed = 0;
-  int last_code = kExitOk;
   // The strongest patch logit of each class in each direction, to say why a class has no patch of
   // the sign asked for (only patches of that sign are ranked).
   std::vector<double> highest(evidence.classes.size(), -INFINITY), lowest(evidence.classes.size(), INFINITY);
-  {
-    ProgressBar bar("patches");
-    for (int64_t i = 0; i < samples.size(); ++i) {
-      try {
-        const ModelInput input = preprocess(samples.image(i), prep);
-        const EvidenceMap map = compute_evidence(model.net, input.tensor.unsqueeze(0), evidence);
-        top.add(i, map.logits[0], map.geometry);
-        const torch::Tensor flat = map.logits[0].flatten(1);
-        const torch::Tensor hi = std::get<0>(flat.max(1)), lo = std::get<0>(flat.min(1));
-        for (size_t c = 0; c < highest.size(); ++c) {
-          highest[c] = std::max(highest[c], hi[int64_t(c)].item<double>());
-          lowest[c] = std::min(lowest[c], lo[int64_t(c)].item<double>());
-        }
-      } catch (const Error& e) {
-        if (e.kind() == ErrorKind::InvalidArgument) throw;
-        std::cerr << sample_error(samples.info(i), e.what()) << "\n";
-        ++failed;
-        last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
+  SampleLoop loop("patches", samples.size());
+  for (int64_t i = 0; i < samples.size(); ++i)
+    loop.run(samples.info(i).source, [&] {
+      const ModelInput input = preprocess(samples.image(i), prep);
+      const EvidenceMap map = compute_evidence(model.net, input.tensor.unsqueeze(0), evidence);
+      top.add(i, map.logits[0], map.geometry);
+      const torch::Tensor flat = map.logits[0].flatten(1);
+      const torch::Tensor hi = std::get<0>(flat.max(1)), lo = std::get<0>(flat.min(1));
+      for (size_t c = 0; c < highest.size(); ++c) {
+        highest[c] = std::max(highest[c], hi[int64_t(c)].item<double>());
+        lowest[c] = std::min(lowest[c], lo[int64_t(c)].item<double>());
       }
-      bar.update({i + 1, samples.size(), ""});
-    }
-  }
+    });
+  loop.bar().interrupt();
 
   std::error_code ec;
   fs::create_directories(out_dir, ec);
@@ -149,16 +152,9 @@ int run_patches(int argc, char** argv) {
       const RankedPatch& p = patches[r];
       if (!loaded.count(p.sample)) loaded.emplace(p.sample, preprocess(samples.image(p.sample), prep));
       const ModelInput& input = loaded.at(p.sample);
-      const BoxF box = input.transform.to_original(p.patch.box);
       const SampleInfo info = samples.info(p.sample);
-      list.push_back({{"rank", static_cast<int64_t>(r + 1)},
-                      {"sample", p.sample},
-                      {"source", info.source},
-                      {"label", info.label ? nlohmann::json(*info.label) : nlohmann::json(nullptr)},
-                      {"cell", {p.patch.row, p.patch.col}},
-                      {"logit", p.patch.value},
-                      {"box_input", {p.patch.box.top, p.patch.box.left, p.patch.box.bottom(), p.patch.box.right()}},
-                      {"box_original", {box.top, box.left, box.bottom, box.right}}});
+      const BoxF box = input.transform.to_original(p.patch.box);
+      list.push_back(patch_record(p, r, info, box));
       std::vector<std::string> caption{"#" + std::to_string(r + 1) + "  logit " + fixed(p.patch.value, 3),
                                        short_source(info.source)};
       if (info.label) caption.push_back("true: " + names[*info.label]);
@@ -178,7 +174,7 @@ int run_patches(int argc, char** argv) {
       grid.title = "class " + std::to_string(cls) + " " + names[cls] + ": " + std::to_string(tiles.size()) + " most " +
                    (sign == Sign::Positive ? "positive" : "negative") + " patches over " + std::to_string(top.images()) +
                    " images";
-      save_png((out_dir / grid_name(cls)).string(), render_patch_grid(tiles, grid));
+      save_image((out_dir / grid_name(cls)).string(), render_patch_grid(tiles, grid));
       entry["grid"] = grid_name(cls);
       ++grids;
     }
@@ -191,7 +187,7 @@ int run_patches(int argc, char** argv) {
       {"preprocessing", {{"resize", prep.resize ? nlohmann::json(*prep.resize) : nlohmann::json(nullptr)},
                          {"crop", prep.crop ? nlohmann::json(*prep.crop) : nlohmann::json(nullptr)}}},
       {"images", top.images()},
-      {"failed", failed},
+      {"failed", loop.failed()},
       {"k", k},
       {"per_image", per_image},
       {"sign", sign_text},
@@ -201,9 +197,7 @@ int run_patches(int argc, char** argv) {
   write_text_atomically((out_dir / "patches.json").string(), doc.dump(2) + "\n");
   std::cout << "wrote " << grids << " grids and patches.json to " << out_dir.string() << " (" << top.images()
             << " images, " << top.held() << " patches)\n";
-  if (failed == 0) return kExitOk;
-  std::cerr << failed << " of " << samples.size() << " inputs failed\n";
-  return failed == samples.size() ? last_code : kExitPartial;
+  return loop.finish();
 }
 
 }  // namespace bagnet::cli

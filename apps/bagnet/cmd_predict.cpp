@@ -1,7 +1,8 @@
 // bagnet predict: top-k classes of images, with logit and softmax probability.
 #include "commands.h"
-#include "inputs.h"
 #include "options.h"
+#include "sample_loop.h"
+#include "samples.h"
 
 #include <bagnet/evidence.h>
 #include <bagnet/labels.h>
@@ -16,15 +17,16 @@ namespace bagnet::cli {
 
 int run_predict(int argc, char** argv) {
   cxxopts::Options options("bagnet predict",
-                           "Classify images. The image logit is the mean of the BagNet's patch logits over all "
-                           "positions, so any image size works.");
-  options.positional_help("IMAGE...");
+                           "Classify images (or the samples of datasets: an image folder, a path,label CSV, an "
+                           "*-images-idx3-ubyte[.gz] file). The image logit is the mean of the BagNet's patch logits "
+                           "over all positions, so any image size works.");
+  options.positional_help("IMAGE|DATASET...");
   add_model_flags(options);
   add_image_flags(options);
   options.add_options("Output")
       ("k,topk", "number of classes to show", cxxopts::value<int>()->default_value("5"))
       ("json", "print JSON instead of text")
-      ("images", "input images", cxxopts::value<std::vector<std::string>>());
+      ("images", "input images or datasets", cxxopts::value<std::vector<std::string>>());
   add_help_flag(options);
   options.parse_positional({"images"});
   cxxopts::ParseResult parsed;
@@ -35,7 +37,7 @@ int run_predict(int argc, char** argv) {
                      parsed))
     return kExitOk;
   if (!parsed.count("images")) throw UsageError("no input images given");
-  const auto images = parsed["images"].as<std::vector<std::string>>();
+  Samples samples(parsed["images"].as<std::vector<std::string>>());
   const ModelFlags model_flags = read_model_flags(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
   const bool json = parsed.count("json") > 0;
@@ -48,8 +50,10 @@ int run_predict(int argc, char** argv) {
   topk = std::min<int>(topk, static_cast<int>(model.arch.num_classes));
 
   nlohmann::json results = nlohmann::json::array();
-  const int code = for_each_input(images, [&](const std::string& path) {
-    const ModelInput input = load_image(path, preprocess);
+  SampleLoop loop("predict", samples.size());
+  for (int64_t i = 0; i < samples.size(); ++i) loop.run(samples.info(i).source, [&] {
+    const std::string path = samples.info(i).source;
+    const ModelInput input = bagnet::preprocess(samples.image(i), preprocess);
     const EvidenceMap map = compute_evidence(model.net, input.tensor.unsqueeze(0));
     const torch::Tensor logits = map.image_logits()[0];
     const torch::Tensor probabilities = torch::softmax(logits.to(torch::kDouble), 0);
@@ -82,6 +86,7 @@ int run_predict(int argc, char** argv) {
                 << "\n";
     std::cout << std::flush;
   });
+  const int code = loop.finish();
   if (json) {
     nlohmann::json out = {{"weights", model.path},
                           {"sha256", model.checkpoint.sha256},

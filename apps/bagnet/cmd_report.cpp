@@ -3,9 +3,9 @@
 // shardable.
 #include "commands.h"
 #include "options.h"
-#include "progress.h"
 #include "report_maps.h"
 #include "report_run.h"
+#include "sample_loop.h"
 #include "samples.h"
 #include "site_output.h"
 
@@ -40,6 +40,66 @@ ReportContext make_context(const ModelFingerprint& model, const std::vector<std:
   im.transform = t;
   return c;
 }
+
+// OUTDIR of a report run: resumes what an earlier run of the same run left (run.json, complete
+// lines of reports.jsonl), appends one line per report, and ends with the canonical order and the
+// summary.
+struct ReportFolder {
+  std::string dir, jsonl;
+  std::set<int64_t> done;  // samples reported by an earlier run
+  std::ofstream out;
+
+  void open(const std::string& folder, const Samples& samples, const nlohmann::json& probe, int64_t shard,
+            int64_t shards, bool with_maps) {
+    dir = folder;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    BAGNET_CHECK(!ec, ErrorKind::BadInput, dir, ": cannot create the output folder (", ec.message(), ")");
+    jsonl = (fs::path(dir) / "reports.jsonl").string();
+    const nlohmann::json identity = run_identity(samples, probe, shard, shards);
+    if (const auto earlier = read_run_identity(dir)) check_same_run(*earlier, identity, dir, true);
+    const std::vector<nlohmann::json> existing = read_report_lines(jsonl, true);
+    for (const auto& r : existing) {
+      const int64_t index = r["image"]["index"].get<int64_t>();
+      BAGNET_CHECK(index < samples.size() && r["image"]["source"] == samples.info(index).source,
+                   ErrorKind::InvalidArgument, jsonl, " holds a report of sample ", index, " (",
+                   r["image"]["source"].get<std::string>(), ") that is not among these inputs; use another -o folder");
+      done.insert(index);
+    }
+    if (!existing.empty())  // folders without run.json
+      check_same_report_kind(existing.front(), probe, jsonl, "; use another -o folder");
+    write_run_identity(dir, identity);
+    for (const char* sub : {"maps", "images"}) {
+      if (!with_maps) break;
+      fs::create_directories(fs::path(dir) / sub, ec);
+      BAGNET_CHECK(!ec, ErrorKind::BadInput, dir, "/", sub, ": cannot create (", ec.message(), ")");
+    }
+    out.open(jsonl, std::ios::binary | std::ios::app);
+    BAGNET_CHECK(out.good(), ErrorKind::BadInput, jsonl, ": cannot open for appending");
+  }
+
+  void append(const nlohmann::json& report) {
+    out << report.dump() << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
+    BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
+  }
+
+  void finish(int64_t inputs, int64_t shard, int64_t shards, int64_t samples_total) {
+    out.close();
+    std::vector<nlohmann::json> all = read_report_lines(jsonl, false);
+    write_report_lines(jsonl, all);  // canonical order (a resumed run may have appended out of order)
+    std::sort(all.begin(), all.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+      return a["image"]["index"].get<int64_t>() < b["image"]["index"].get<int64_t>();
+    });
+    nlohmann::json summary = summarize_reports(all, inputs);
+    if (shards > 1) summary["shard"] = {{"index", shard}, {"count", shards}, {"samples_total", samples_total}};
+    write_text_atomically((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
+    std::cerr << "wrote " << all.size() << " reports of " << inputs << " samples to " << jsonl
+              << (done.empty() ? "" : " (" + std::to_string(done.size()) + " from an earlier run)") << "\n";
+    if (summary["accuracy"].is_number())
+      std::cerr << "accuracy " << fixed(summary["accuracy"].get<double>(), 4) << " on " << summary["labelled"]
+                << " labelled samples\n";
+  }
+};
 
 }  // namespace
 
@@ -124,88 +184,39 @@ int run_report(int argc, char** argv) {
   std::vector<int64_t> mine;
   for (int64_t i = shard; i < samples.size(); i += shards) mine.push_back(i);
 
-  std::string out_dir, jsonl;
-  std::set<int64_t> done;
-  std::ofstream out;
-  std::vector<nlohmann::json> existing;
+  ReportFolder folder;
   if (to_folder) {
-    out_dir = parsed["output"].as<std::string>();
-    std::error_code ec;
-    fs::create_directories(out_dir, ec);
-    BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir, ": cannot create the output folder (", ec.message(), ")");
-    jsonl = (fs::path(out_dir) / "reports.jsonl").string();
-    Report probe;  // only its model and settings are used
+    Report probe;  // only its model, settings and kind of maps are used
     probe.model = fp;
     probe.settings = settings;
     if (maps.enabled) probe.maps = planned_maps(maps, model.arch);
-    const nlohmann::json identity = run_identity(samples, report_to_json(probe), shard, shards);
-    if (const auto earlier = read_run_identity(out_dir)) check_same_run(*earlier, identity, out_dir, true);
-    existing = read_report_lines(jsonl, true);
-    for (const auto& r : existing) {
-      const int64_t index = r["image"]["index"].get<int64_t>();
-      BAGNET_CHECK(index < samples.size() && r["image"]["source"] == samples.info(index).source,
-                   ErrorKind::InvalidArgument, jsonl, " holds a report of sample ", index, " (",
-                   r["image"]["source"].get<std::string>(), ") that is not among these inputs; use another -o folder");
-      done.insert(index);
-    }
-    if (!existing.empty())  // folders without run.json
-      check_same_report_kind(existing.front(), report_to_json(probe), jsonl, "; use another -o folder");
-    write_run_identity(out_dir, identity);
-    for (const char* sub : {"maps", "images"}) {
-      if (!maps.enabled) break;
-      fs::create_directories(fs::path(out_dir) / sub, ec);
-      BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir, "/", sub, ": cannot create (", ec.message(), ")");
-    }
-    out.open(jsonl, std::ios::binary | std::ios::app);
-    BAGNET_CHECK(out.good(), ErrorKind::BadInput, jsonl, ": cannot open for appending");
+    folder.open(parsed["output"].as<std::string>(), samples, report_to_json(probe), shard, shards, maps.enabled);
   }
+  const std::string& out_dir = folder.dir;
+  const std::set<int64_t>& done = folder.done;
 
-  int64_t failed = 0, last_code = kExitOk, processed = 0;
   const int64_t todo = static_cast<int64_t>(mine.size()) - static_cast<int64_t>(done.size());
-  ProgressBar bar("report");
+  SampleLoop loop("report", todo);
   for (const int64_t index : mine) {
     if (done.count(index)) continue;
     const SampleInfo info = samples.info(index);
-    try {
+    loop.run(info.source, [&] {
       const ModelInput input = preprocess(samples.image(index), prep);
       Report report = build_report(model.net, input.tensor, make_context(fp, names, info, input.transform), settings);
       if (maps.enabled) report.maps = write_sample_maps(out_dir, report, model.net, input, maps);
       const nlohmann::json json = report_to_json(report);
       if (to_folder) {
-        out << json.dump() << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
-        BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
+        folder.append(json);
       } else {
         std::cout << json.dump(2) << "\n" << std::flush;
       }
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::InvalidArgument) throw;
-      std::cerr << sample_error(info, e.what()) << "\n";
-      ++failed;
-      last_code = e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime;
-    }
-    bar.update({++processed, todo, info.source});
-  }
-
-  if (to_folder) {
-    out.close();
-    std::vector<nlohmann::json> all = read_report_lines(jsonl, false);
-    write_report_lines(jsonl, all);  // canonical order (a resumed run may have appended out of order)
-    std::sort(all.begin(), all.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
-      return a["image"]["index"].get<int64_t>() < b["image"]["index"].get<int64_t>();
     });
-    nlohmann::json summary = summarize_reports(all, static_cast<int64_t>(mine.size()));
-    if (shards > 1) summary["shard"] = {{"index", shard}, {"count", shards}, {"samples_total", samples.size()}};
-    write_text_atomically((fs::path(out_dir) / "summary.json").string(), summary.dump(2) + "\n");
-    std::cerr << "wrote " << all.size() << " reports of " << mine.size() << " samples to " << jsonl
-              << (done.empty() ? "" : " (" + std::to_string(done.size()) + " from an earlier run)") << "\n";
-    if (summary["accuracy"].is_number())
-      std::cerr << "accuracy " << fixed(summary["accuracy"].get<double>(), 4) << " on " << summary["labelled"]
-                << " labelled samples\n";
   }
+  loop.bar().interrupt();
+
+  if (to_folder) folder.finish(static_cast<int64_t>(mine.size()), shard, shards, samples.size());
   if (html) build_site_with_progress(out_dir, site);
-  if (failed == 0) return kExitOk;
-  std::cerr << failed << " of " << todo << " samples failed\n";
-  return failed == todo ? static_cast<int>(last_code) : kExitPartial;
+  return loop.finish();
 }
 
 }  // namespace bagnet::cli

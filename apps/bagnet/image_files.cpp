@@ -68,13 +68,6 @@ Candidate make_candidate(const fs::path& path, size_t inner) {
 
 }  // namespace
 
-bool has_image_extension(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const std::set<std::string> known{".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"};
-  return known.count(ext) > 0;
-}
-
 ImageFiles collect_image_files(const std::vector<std::string>& arguments, const fs::path& exclude) {
   ImageFiles result;
   std::vector<Candidate> candidates;
@@ -103,7 +96,7 @@ ImageFiles collect_image_files(const std::vector<std::string>& arguments, const 
     });
     for (const auto& p : walk.files) {
       if (inside(fs::weakly_canonical(fs::absolute(p), ec), excluded)) continue;
-      if (has_image_extension(p))
+      if (has_image_extension(p.string()))
         files.push_back(p);
       else
         result.skipped.push_back(p.string());

@@ -18,9 +18,6 @@ struct ImageFiles {
   std::vector<std::string> missing;    // arguments that do not exist
 };
 
-// True for the extensions OpenCV decodes here (png, jpg, jpeg, bmp, tif, tiff, webp; any case).
-bool has_image_extension(const std::filesystem::path& path);
-
 // Arguments naming files are taken as they are (decoding decides); directories are walked
 // recursively in sorted order, taking files with image extensions and skipping hidden entries and
 // anything under `exclude` (the output directory). The same file given twice is taken once.

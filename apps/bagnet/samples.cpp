@@ -10,21 +10,6 @@
 
 namespace bagnet::cli {
 
-namespace {
-
-// The path conventions of open_dataset(); anything else is an image file.
-bool is_dataset(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return true;
-  const std::string name = std::filesystem::path(path).filename().string();
-  auto ends_with = [&](const std::string& tail) {
-    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  return ends_with(".csv") || ends_with(".CSV") || name.find("-images-idx3-ubyte") != std::string::npos;
-}
-
-}  // namespace
-
 // One input argument: an image file (no label), or a dataset.
 struct Samples::Part {
   std::string path;
@@ -42,7 +27,7 @@ Samples::Samples(const std::vector<std::string>& inputs) {
   for (const auto& input : inputs) {
     auto part = std::make_unique<Part>();
     part->path = input;
-    if (is_dataset(input)) part->dataset = open_dataset(input);
+    if (is_dataset_path(input)) part->dataset = open_dataset(input);
     starts_.push_back(total_);
     total_ += part->size();
     parts_.push_back(std::move(part));
@@ -88,12 +73,6 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
   } catch (const std::exception&) {
   }
   throw UsageError("--shard must be I/N with 0 <= I < N, got '" + text + "'");
-}
-
-std::string sample_error(const SampleInfo& info, const std::string& library_message) {
-  const std::string message = in_cli_terms(library_message);
-  if (message.compare(0, info.source.size(), info.source) == 0) return "error: " + message;
-  return "error: " + info.source + ": " + message;
 }
 
 }  // namespace bagnet::cli

@@ -19,10 +19,6 @@ struct SampleInfo {
   std::optional<int64_t> label;    // true class when the dataset knows it
 };
 
-// "error: <source>: <message>" for a sample that failed, without repeating the source when the
-// message already starts with it (image readers name the file themselves).
-std::string sample_error(const SampleInfo& info, const std::string& message);
-
 class Samples {
  public:
   // Each input is an image file, or a dataset (a directory, a .csv, an *-images-idx3-ubyte[.gz]).

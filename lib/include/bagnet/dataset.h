@@ -1,8 +1,10 @@
 #pragma once
-// Labelled image collections for training and evaluation (OpenCV part). Three layouts, told apart
-// by the path:
-//   - a directory: an image folder with one sub-folder per class (torchvision's ImageFolder); the
-//     sorted sub-folder names are the class names, their index the label;
+// Image collections for training, evaluation and every command that takes datasets (OpenCV part).
+// Three layouts, told apart by the path (is_dataset_path):
+//   - a directory: its image files, recursively, in sorted path order. With no image directly in
+//     it, its sub-folders are the classes (torchvision's ImageFolder): the sorted sub-folder names
+//     are the class names, their index the label. With images directly in it, every image below
+//     it is a sample without a label (a folder of photos to explain);
 //   - a `.csv` file: lines `path,label` (relative paths resolved against the CSV's folder; label a
 //     class index or a class name; an optional header `path,label`; a line with a path alone has
 //     no label);
@@ -30,7 +32,7 @@ namespace bagnet {
 
 struct DatasetOptions {
   // File name endings (lowercase) counted as images in image folders.
-  std::vector<std::string> extensions{".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"};
+  std::vector<std::string> extensions = image_extensions();  // image.h
   // Class names for layouts that carry none (IDX files, CSVs with numeric labels); empty: none.
   std::vector<std::string> class_names;
 };
@@ -64,6 +66,10 @@ struct FolderFiles {
 };
 FolderFiles list_folder_files(const std::filesystem::path& folder,
                               const std::function<bool(const std::filesystem::path&)>& skip_folder = {});
+
+// True when `path` names a dataset by the conventions above (a directory, a .csv, an
+// *-images-idx3-ubyte[.gz] file); anything else is taken as an image file.
+bool is_dataset_path(const std::string& path);
 
 // Opens a dataset (see the layouts above). Throws Error(BadInput) naming the file (and the line of
 // a CSV) for missing, unreadable, corrupt or inconsistent data, e.g. an IDX label count that

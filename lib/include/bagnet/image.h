@@ -36,6 +36,16 @@ cv::Mat read_image(const std::string& path);
 ModelInput preprocess(const cv::Mat& rgb, const InputSpec& options);
 ModelInput load_image(const std::string& path, const InputSpec& options);
 
+// Writes an 8-bit BGR (or grey) picture as PNG (maximum compression) or JPEG (quality 90), by the
+// extension of `path` (.png, .jpg, .jpeg), atomically. Throws Error(InvalidArgument) for another
+// extension, Error(Runtime) when encoding fails and Error(BadInput) when the file cannot be written.
+void save_image(const std::string& path, const cv::Mat& bgr);
+
+// True for the file extensions decoded here: .png .jpg .jpeg .bmp .tif .tiff .webp (any case).
+bool has_image_extension(const std::string& path);
+// Those extensions, lowercase with the dot.
+const std::vector<std::string>& image_extensions();
+
 // Parses "N" or "none" for --resize/--crop.
 std::optional<int64_t> parse_size_option(const std::string& text, const std::string& flag);
 

@@ -3,7 +3,7 @@
 // paper. Each tile is a crop of an original image, scaled up, with a caption under it.
 //
 //   std::vector<bagnet::GridTile> tiles{{bagnet::crop_box(original, box), {"logit 4.12", "img_7.png"}}};
-//   bagnet::save_png("class_3.png", bagnet::render_patch_grid(tiles, {}));
+//   bagnet::save_image("class_3.png", bagnet::render_patch_grid(tiles, {}));   (image.h)
 #include <bagnet/image.h>
 
 #include <opencv2/core.hpp>
@@ -35,6 +35,5 @@ cv::Mat crop_box(const cv::Mat& image, const BoxF& box);
 cv::Mat render_patch_grid(const std::vector<GridTile>& tiles, const GridOptions& options = {});
 
 // Writes a PNG atomically. Throws Error(BadInput) when it cannot be written.
-void save_png(const std::string& path, const cv::Mat& bgr);
 
 }  // namespace bagnet

@@ -183,6 +183,10 @@ nlohmann::json summarize_reports(const std::vector<nlohmann::json>& reports, int
 // newline (a killed writer) is dropped, and with `repair` the file is truncated before it. Any other
 // unparsable line throws Error(BadInput) naming the file and line.
 std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repair);
+// Calls `visit` with each report of reports.jsonl in image.index order, one at a time, so memory
+// does not grow with the file; the same checks as read_report_lines (no repair), and a sample
+// reported twice throws Error(BadInput).
+void visit_report_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& visit);
 // Sorts by image.index and writes atomically; throws Error(BadInput) for a repeated index.
 void write_report_lines(const std::string& path, std::vector<nlohmann::json> reports);
 

@@ -12,6 +12,61 @@
 
 namespace bagnet {
 
+namespace {
+
+// One line of reports.jsonl: a report of this schema and version, with an image index.
+nlohmann::json parse_report_line(const std::string& text, const std::string& path, size_t line) {
+  nlohmann::json report;
+  try {
+    report = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::BadInput, path, ":", line, ": not a JSON report (", e.what(), ")");
+  }
+  BAGNET_CHECK(report.is_object() && report.value("schema", "") == kReportSchema && report.contains("image") &&
+                   report["image"].is_object() && report["image"].contains("index") &&
+                   report["image"]["index"].is_number_integer() && report["image"]["index"].get<int64_t>() >= 0,
+               ErrorKind::BadInput, path, ":", line, ": not a ", kReportSchema, " document");
+  const nlohmann::json& version = report["version"];
+  BAGNET_CHECK(version == kReportVersion, ErrorKind::BadInput, path, ":", line, ": report schema version ",
+               version.dump(), ", this program reads version ", kReportVersion,
+               " (write the reports again into a new folder)");
+  return report;
+}
+
+}  // namespace
+
+void visit_report_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& visit) {
+  std::ifstream in(path, std::ios::binary);
+  BAGNET_CHECK(in.good(), ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
+  // Pass 1: where each report's line is, by index (only complete lines, as read_report_lines).
+  struct Where {
+    int64_t index;
+    std::streamoff offset;
+    size_t length, line;
+  };
+  std::vector<Where> lines;
+  std::string text;
+  std::streamoff offset = 0;
+  for (size_t line = 1; std::getline(in, text); ++line) {
+    if (in.eof()) break;  // no newline: a torn last line
+    lines.push_back({parse_report_line(text, path, line)["image"]["index"].get<int64_t>(), offset, text.size(), line});
+    offset += static_cast<std::streamoff>(text.size()) + 1;
+  }
+  std::stable_sort(lines.begin(), lines.end(), [](const Where& a, const Where& b) { return a.index < b.index; });
+  for (size_t i = 1; i < lines.size(); ++i)
+    BAGNET_CHECK(lines[i].index != lines[i - 1].index, ErrorKind::BadInput, path, ":", lines[i].line, ": sample ",
+                 lines[i].index, " reported twice (also line ", lines[i - 1].line, ")");
+  // Pass 2: one report at a time, in index order.
+  in.clear();
+  for (const Where& w : lines) {
+    in.seekg(w.offset);
+    text.resize(w.length);
+    in.read(text.data(), static_cast<std::streamsize>(w.length));
+    BAGNET_CHECK(in.good(), ErrorKind::BadInput, path, ": changed while being read");
+    visit(parse_report_line(text, path, w.line));
+  }
+}
+
 std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repair) {
   std::vector<nlohmann::json> out;
   std::ifstream in(path, std::ios::binary);
@@ -34,19 +89,7 @@ std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repa
       }
       break;
     }
-    try {
-      out.push_back(nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(start),
-                                          text.begin() + static_cast<std::ptrdiff_t>(end)));
-    } catch (const nlohmann::json::exception& e) {
-      fail(ErrorKind::BadInput, path, ":", line, ": not a JSON report (", e.what(), ")");
-    }
-    BAGNET_CHECK(out.back().is_object() && out.back().value("schema", "") == kReportSchema &&
-                     out.back().contains("image") && out.back()["image"].contains("index"),
-                 ErrorKind::BadInput, path, ":", line, ": not a ", kReportSchema, " document");
-    const nlohmann::json& version = out.back()["version"];
-    BAGNET_CHECK(version == kReportVersion, ErrorKind::BadInput, path, ":", line, ": report schema version ",
-                 version.dump(), ", this program reads version ", kReportVersion,
-                 " (write the reports again into a new folder)");
+    out.push_back(parse_report_line(text.substr(start, end - start), path, line));
     start = end + 1;
   }
   return out;

@@ -29,6 +29,19 @@ void ZipWriter::put_bytes(const void* data, uint64_t size) {
   position_ += size;
 }
 
+// The fields local and central headers share, from "version needed" to the name's length.
+void ZipWriter::put_entry_fields(const Record& r) {
+  put<uint16_t>(kVersion);  // needed to extract
+  put<uint16_t>(0);         // flags
+  put<uint16_t>(kStored);   // method
+  put<uint16_t>(0);         // time
+  put<uint16_t>(kDosDate);
+  put<uint32_t>(r.crc);
+  put<uint32_t>(static_cast<uint32_t>(r.size));  // compressed
+  put<uint32_t>(static_cast<uint32_t>(r.size));  // uncompressed
+  put<uint16_t>(static_cast<uint16_t>(r.name.size()));
+}
+
 void ZipWriter::add(const std::string& name, const void* data, uint64_t size) {
   BAGNET_CHECK(size < kSaturated32, ErrorKind::InvalidArgument, "zip entry '", name,
                "' is larger than 4 GiB, which this writer does not support");
@@ -37,15 +50,7 @@ void ZipWriter::add(const std::string& name, const void* data, uint64_t size) {
   const uint64_t header = kLocalHeaderSize + name.size();
   const uint64_t extra = (kAlignment - (position_ + header + 4) % kAlignment) % kAlignment + 4;
   put<uint32_t>(kLocalHeader);
-  put<uint16_t>(kVersion);  // needed to extract
-  put<uint16_t>(0);         // flags
-  put<uint16_t>(kStored);   // method
-  put<uint16_t>(0);         // time
-  put<uint16_t>(kDosDate);
-  put<uint32_t>(r.crc);
-  put<uint32_t>(static_cast<uint32_t>(size));  // compressed
-  put<uint32_t>(static_cast<uint32_t>(size));  // uncompressed
-  put<uint16_t>(static_cast<uint16_t>(name.size()));
+  put_entry_fields(r);
   put<uint16_t>(static_cast<uint16_t>(extra));
   put_bytes(name.data(), name.size());
   put<uint16_t>(kPaddingId);
@@ -62,15 +67,7 @@ void ZipWriter::finish() {
                  "zip archive larger than 4 GiB, which this writer does not support");
     put<uint32_t>(kCentralHeader);
     put<uint16_t>(kVersion);  // made by
-    put<uint16_t>(kVersion);  // needed to extract
-    put<uint16_t>(0);         // flags
-    put<uint16_t>(kStored);   // method
-    put<uint16_t>(0);         // time
-    put<uint16_t>(kDosDate);
-    put<uint32_t>(r.crc);
-    put<uint32_t>(static_cast<uint32_t>(r.size));  // compressed
-    put<uint32_t>(static_cast<uint32_t>(r.size));  // uncompressed
-    put<uint16_t>(static_cast<uint16_t>(r.name.size()));
+    put_entry_fields(r);
     put<uint16_t>(0);  // extra
     put<uint16_t>(0);  // comment
     put<uint16_t>(0);  // disk

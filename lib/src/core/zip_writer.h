@@ -27,6 +27,7 @@ class ZipWriter {
   template <typename T>
   void put(T value);
   void put_bytes(const void* data, uint64_t size);
+  void put_entry_fields(const Record& r);
   std::ostream& out_;
   uint64_t position_ = 0;
   std::vector<Record> records_;

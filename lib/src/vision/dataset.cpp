@@ -137,9 +137,27 @@ FolderFiles list_folder_files(const fs::path& folder, const std::function<bool(c
 
 namespace {
 
+bool is_listed_image(const fs::path& file, const DatasetOptions& options) {
+  const std::string ext = lower(file.extension().string());
+  return std::find(options.extensions.begin(), options.extensions.end(), ext) != options.extensions.end();
+}
+
+// Images directly in the folder: an unlabelled collection of every image below it, recursively.
+std::unique_ptr<Dataset> open_unlabelled_folder(const fs::path& root, const DatasetOptions& options) {
+  std::vector<DatasetSample> samples;
+  for (const auto& file : list_folder_files(root).files)
+    if (is_listed_image(file, options)) samples.push_back({file.string(), -1, file.string()});
+  const std::string description = "image folder " + root.string() + " (" + std::to_string(samples.size()) +
+                                  " images, unlabelled)";
+  return std::make_unique<FileDataset>(description, std::move(samples), std::vector<std::string>{});
+}
+
 std::unique_ptr<Dataset> open_image_folder(const fs::path& root, const DatasetOptions& options) {
   std::vector<std::string> classes;
   std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec))
+    if (entry.path().filename().string()[0] != '.' && !entry.is_directory() && is_listed_image(entry.path(), options))
+      return open_unlabelled_folder(root, options);
   for (const auto& entry : fs::directory_iterator(root, ec))
     if (entry.is_directory() && entry.path().filename().string()[0] != '.')
       classes.push_back(entry.path().filename().string());
@@ -151,11 +169,8 @@ std::unique_ptr<Dataset> open_image_folder(const fs::path& root, const DatasetOp
   for (size_t c = 0; c < classes.size(); ++c) {
     std::vector<std::string> files;
     const fs::path folder = root / classes[c];
-    for (const auto& file : list_folder_files(folder).files) {
-      const std::string ext = lower(file.extension().string());
-      if (std::find(options.extensions.begin(), options.extensions.end(), ext) != options.extensions.end())
-        files.push_back(file.string());
-    }
+    for (const auto& file : list_folder_files(folder).files)
+      if (is_listed_image(file, options)) files.push_back(file.string());
     BAGNET_CHECK(!files.empty(), ErrorKind::BadInput, folder.string(), ": class folder without images");
     for (auto& f : files) samples.push_back({f, static_cast<int64_t>(c), f});
   }
@@ -295,6 +310,13 @@ std::string idx_labels_path(const std::string& images) {
 }
 
 }  // namespace
+
+bool is_dataset_path(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return true;
+  const std::string name = lower(fs::path(path).filename().string());
+  return ends_with(name, ".csv") || name.find("-images-idx3-ubyte") != std::string::npos;
+}
 
 std::unique_ptr<Dataset> open_dataset(const std::string& path, const DatasetOptions& options) {
   std::error_code ec;

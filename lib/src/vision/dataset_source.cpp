@@ -10,7 +10,12 @@ DatasetSource::DatasetSource(const Dataset& dataset, InputSpec preprocess, int64
     : dataset_(dataset), preprocess_(std::move(preprocess)) {
   const int64_t n = static_cast<int64_t>(dataset.size());
   labels_.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) labels_.push_back(dataset.sample(static_cast<size_t>(i)).label);
+  for (int64_t i = 0; i < n; ++i) {
+    const DatasetSample sample = dataset.sample(static_cast<size_t>(i));
+    BAGNET_CHECK(sample.label >= 0, ErrorKind::BadInput, sample.origin, ": no label (training and evaluation need "
+                 "a label for every sample: class folders, a path,label CSV or IDX labels)");
+    labels_.push_back(sample.label);
+  }
   if (n == 0) return;
   const torch::Tensor first = load(0);
   shape_ = first.sizes().vec();

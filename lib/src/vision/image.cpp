@@ -1,3 +1,4 @@
+#include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/image.h>
 
@@ -5,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -136,6 +138,32 @@ ModelInput load_image(const std::string& path, const InputSpec& options) {
     if (message.rfind(path, 0) == 0) throw;
     throw Error(e.kind(), path + ": " + message);
   }
+}
+
+const std::vector<std::string>& image_extensions() {
+  static const std::vector<std::string> known{".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"};
+  return known;
+}
+
+bool has_image_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const auto& known = image_extensions();
+  return std::find(known.begin(), known.end(), ext) != known.end();
+}
+
+void save_image(const std::string& path, const cv::Mat& bgr) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::vector<int> params;
+  if (ext == ".png") params = {cv::IMWRITE_PNG_COMPRESSION, 9};
+  else if (ext == ".jpg" || ext == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, 90};
+  else fail(ErrorKind::InvalidArgument, path, ": pictures are written as .png or .jpg");
+  std::vector<uchar> bytes;
+  BAGNET_CHECK(cv::imencode(ext, bgr, bytes, params), ErrorKind::Runtime, path, ": image encoding failed");
+  write_file_atomically(path, [&](std::ostream& out) {
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  });
 }
 
 }  // namespace bagnet

@@ -98,12 +98,4 @@ cv::Mat render_patch_grid(const std::vector<GridTile>& tiles, const GridOptions&
   return canvas;
 }
 
-void save_png(const std::string& path, const cv::Mat& bgr) {
-  std::vector<uchar> bytes;
-  BAGNET_CHECK(cv::imencode(".png", bgr, bytes), ErrorKind::BadInput, path, ": PNG encoding failed");
-  write_file_atomically(path, [&](std::ostream& out) {
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  });
-}
-
 }  // namespace bagnet

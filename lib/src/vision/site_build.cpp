@@ -70,7 +70,8 @@ std::vector<fs::path> generations(const std::string& dir, int64_t& highest) {
 // `call` is the script up to the JSON argument, e.g. "bagnetSite.list(" or "bagnetSite.detail(3, ".
 void write_script(const fs::path& path, const std::string& call, const json& data) {
   std::ofstream out(path, std::ios::binary);
-  out << call << data.dump() << ");\n";
+  // Invalid UTF-8 (a Latin-1 file name, say) becomes U+FFFD instead of failing the whole site.
+  out << call << data.dump(-1, ' ', false, json::error_handler_t::replace) << ");\n";
   out.close();
   BAGNET_CHECK(out.good(), ErrorKind::Runtime, path.string(), ": write failed (disk full?)");
 }
@@ -120,21 +121,6 @@ json list_columns(const std::vector<ListRow>& rows) {
   }
   return {{"n", rows.size()}, {"index", index}, {"true", truth}, {"pred", pred}, {"prob", prob}, {"margin", margin},
           {"gap", gap}, {"flip", flip}, {"thumb", thumb}, {"image", image}, {"size", size}};
-}
-
-// Class names as the reports give them (every class a report mentions); "class N" otherwise.
-std::vector<std::string> class_names(const std::vector<json>& reports, int64_t num_classes) {
-  std::vector<std::string> names(static_cast<size_t>(num_classes));
-  for (int64_t c = 0; c < num_classes; ++c) names[c] = "class " + std::to_string(c);
-  auto note = [&](const json& cls, const json& name) {
-    const int64_t c = cls.get<int64_t>();
-    if (c >= 0 && c < num_classes && name.is_string()) names[c] = name.get<std::string>();
-  };
-  for (const auto& r : reports) {
-    for (const auto& p : r.at("predictions")) note(p.at("class"), p.at("name"));
-    for (const auto& c : r.at("classes")) note(c.at("class"), c.at("name"));
-  }
-  return names;
 }
 
 json class_table(const std::vector<ListRow>& rows, const std::vector<std::string>& names) {
@@ -190,54 +176,99 @@ json confusion_pairs(const std::vector<ListRow>& rows) {
   return out;
 }
 
-// Patches of many samples ranked by `value`, at most `per_sample` from one sample.
-json top_patches(std::vector<std::pair<double, json>> patches, int64_t limit, int64_t per_sample) {
-  std::stable_sort(patches.begin(), patches.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::map<int64_t, int64_t> used;
-  json out = json::array();
-  for (auto& [value, patch] : patches) {
-    if (static_cast<int64_t>(out.size()) >= limit) break;
-    if (++used[patch.at("index").get<int64_t>()] > per_sample) continue;
-    out.push_back(std::move(patch));
+// The `limit` patches with the highest value among those added, at most `per_sample` from one
+// sample, kept bounded while streaming: pruning to the current answer never drops a patch the final
+// answer needs (a later patch only pushes the others down).
+class TopPatches {
+ public:
+  TopPatches(int64_t limit, int64_t per_sample) : limit_(limit), per_sample_(per_sample) {}
+  void add(double value, json patch) {
+    patches_.emplace_back(value, std::move(patch));
+    if (static_cast<int64_t>(patches_.size()) > 4 * limit_ + 16) prune();
   }
-  return out;
-}
+  json result() {
+    prune();
+    json out = json::array();
+    for (auto& p : patches_) out.push_back(p.second);
+    return out;
+  }
 
-// The confusion-pair atlas (margin patches across a pair's mistakes) and each class's most
-// informative patches over the run (its strongest positive patches, one per sample, as
-// `bagnet patches` ranks them, among the samples where the class was explained).
-json atlas(const std::vector<json>& reports, const json& pairs, const std::vector<std::string>& names,
-           const SiteOptions& options) {
-  std::map<std::pair<int64_t, int64_t>, std::vector<std::pair<double, json>>> by_pair;
-  std::vector<std::vector<std::pair<double, json>>> by_class(names.size());
-  for (const auto& r : reports) {
+ private:
+  void prune() {
+    std::stable_sort(patches_.begin(), patches_.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::map<int64_t, int64_t> used;
+    std::vector<std::pair<double, json>> kept;
+    for (auto& p : patches_) {
+      if (static_cast<int64_t>(kept.size()) >= limit_) break;
+      if (++used[p.second.at("index").get<int64_t>()] <= per_sample_) kept.push_back(std::move(p));
+    }
+    patches_ = std::move(kept);
+  }
+  int64_t limit_, per_sample_;
+  std::vector<std::pair<double, json>> patches_;
+};
+
+// What the overview needs from every report, gathered one report at a time: class names as the
+// reports give them, the confusion-pair atlas (margin patches across a pair's mistakes, at most 2
+// per sample) and each class's most informative patches (its strongest positive patch in each
+// sample where it was explained, as `bagnet patches --per-image 1` ranks them).
+class RunDigest {
+ public:
+  RunDigest(int64_t num_classes, const SiteOptions& options) : options_(options) {
+    for (int64_t c = 0; c < num_classes; ++c) {
+      names_.push_back("class " + std::to_string(c));
+      by_class_.emplace_back(options.class_patches, 1);
+    }
+  }
+
+  void add(const json& r) {
     const int64_t index = r.at("image").at("index").get<int64_t>();
+    for (const auto& p : r.at("predictions")) note(p.at("class"), p.at("name"));
+    for (const auto& c : r.at("classes")) {
+      note(c.at("class"), c.at("name"));
+      const json& top = c.at("top_positive");
+      const int64_t cls = c.at("class").get<int64_t>();
+      if (!top.empty() && cls >= 0 && cls < static_cast<int64_t>(by_class_.size()))
+        by_class_[cls].add(top[0].at("logit").get<double>(), {{"index", index}, {"cell", top[0].at("cell")},
+                                                               {"logit", top[0].at("logit")}, {"box", top[0].at("box_original")}});
+    }
     const json& d = r.at("decision");
-    if (d.is_object() && !d.at("correct").get<bool>())
-      for (const auto& p : d.at("margin_patches"))
-        by_pair[{d.at("true_class").get<int64_t>(), d.at("predicted").get<int64_t>()}].push_back(
-            {p.at("margin").get<double>(), {{"index", index}, {"cell", p.at("cell")}, {"margin", p.at("margin")},
-                                            {"share", p.at("share")}, {"box", p.at("box_original")}}});
-    for (const auto& c : r.at("classes"))
-      for (const auto& p : c.at("top_positive"))
-        by_class[c.at("class").get<size_t>()].push_back(
-            {p.at("logit").get<double>(),
-             {{"index", index}, {"cell", p.at("cell")}, {"logit", p.at("logit")}, {"box", p.at("box_original")}}});
+    if (!d.is_object() || d.at("correct").get<bool>()) return;
+    const auto key = std::make_pair(d.at("true_class").get<int64_t>(), d.at("predicted").get<int64_t>());
+    auto it = by_pair_.try_emplace(key, options_.atlas_patches, 2).first;
+    for (const auto& p : d.at("margin_patches"))
+      it->second.add(p.at("margin").get<double>(), {{"index", index}, {"cell", p.at("cell")}, {"margin", p.at("margin")},
+                                                    {"share", p.at("share")}, {"box", p.at("box_original")}});
   }
-  json pair_atlas = json::array();
-  for (const auto& pair : pairs) {
-    if (static_cast<int64_t>(pair_atlas.size()) >= options.atlas_pairs) break;
-    auto key = std::make_pair(pair.at("true").get<int64_t>(), pair.at("pred").get<int64_t>());
-    json entry = pair;
-    entry["patches"] = top_patches(std::move(by_pair[key]), options.atlas_patches, 2);
-    pair_atlas.push_back(entry);
+
+  const std::vector<std::string>& names() const { return names_; }
+
+  json atlas(const json& pairs) {
+    json pair_atlas = json::array();
+    for (const auto& pair : pairs) {
+      if (static_cast<int64_t>(pair_atlas.size()) >= options_.atlas_pairs) break;
+      json entry = pair;
+      entry["patches"] = by_pair_.at({pair.at("true").get<int64_t>(), pair.at("pred").get<int64_t>()}).result();
+      pair_atlas.push_back(entry);
+    }
+    json class_atlas = json::array();
+    for (size_t c = 0; c < by_class_.size(); ++c) {
+      json patches = by_class_[c].result();
+      if (!patches.empty()) class_atlas.push_back({{"class", c}, {"patches", patches}});
+    }
+    return {{"pairs", pair_atlas}, {"classes", class_atlas}};
   }
-  json class_atlas = json::array();
-  for (size_t c = 0; c < names.size(); ++c)
-    if (!by_class[c].empty())
-      class_atlas.push_back({{"class", c}, {"patches", top_patches(std::move(by_class[c]), options.class_patches, 1)}});
-  return {{"pairs", pair_atlas}, {"classes", class_atlas}};
-}
+
+ private:
+  void note(const json& cls, const json& name) {
+    const int64_t c = cls.get<int64_t>();
+    if (c >= 0 && c < static_cast<int64_t>(names_.size()) && name.is_string()) names_[c] = name.get<std::string>();
+  }
+  const SiteOptions& options_;
+  std::vector<std::string> names_;
+  std::vector<TopPatches> by_class_;
+  std::map<std::pair<int64_t, int64_t>, TopPatches> by_pair_;
+};
 
 json run_numbers(const json& summary, const std::vector<ListRow>& rows) {
   int64_t errors = 0;
@@ -294,22 +325,21 @@ SiteResult build_site(const std::string& report_dir, const SiteOptions& options)
   const std::string jsonl = (fs::path(report_dir) / "reports.jsonl").string();
   BAGNET_CHECK(fs::is_regular_file(jsonl, ec), ErrorKind::BadInput, report_dir, ": not a report folder (no reports.jsonl)");
   const json summary = read_summary(report_dir);
-  std::vector<json> reports = read_report_lines(jsonl, false);
-  std::stable_sort(reports.begin(), reports.end(), [](const json& a, const json& b) {
-    return a.at("image").at("index").get<int64_t>() < b.at("image").at("index").get<int64_t>();
-  });
-  const json model = reports.empty() ? summary.at("model") : reports.front().at("model");
-  BAGNET_CHECK(model.is_object(), ErrorKind::BadInput, report_dir, ": the report holds no samples");
+  const json& model = summary.at("model");
+  BAGNET_CHECK(model.is_object() && summary.value("reported", 0) > 0, ErrorKind::BadInput, report_dir,
+               ": the report holds no samples");
   const int64_t num_classes = model.at("num_classes").get<int64_t>();
 
   int64_t highest = 0;
   const std::vector<fs::path> old = generations(report_dir, highest);
   SiteDirs dirs{report_dir, "", "site-" + std::to_string(highest + 1)};
   dirs.generation = (fs::path(report_dir) / dirs.name).string();
-  for (const char* sub : {"data/detail", "maps", "thumbs"}) fs::create_directories(fs::path(dirs.generation) / sub);
+  for (const char* sub : {"data/detail", "thumbs"}) fs::create_directories(fs::path(dirs.generation) / sub);
 
+  // One report at a time: memory holds the list columns and bounded atlas candidates, not the run.
   std::vector<ListRow> rows;
-  json chunk = json::object();
+  RunDigest digest(num_classes, options);
+  json settings, first_maps, chunk = json::object();
   int64_t chunk_id = -1;
   auto flush = [&] {
     if (chunk_id >= 0)
@@ -317,36 +347,42 @@ SiteResult build_site(const std::string& report_dir, const SiteOptions& options)
                    "bagnetSite.detail(" + std::to_string(chunk_id) + ", ", chunk);
     chunk = json::object();
   };
-  for (const auto& r : reports) {
+  const int64_t total = summary.at("reported").get<int64_t>();
+  visit_report_lines(jsonl, [&](const json& r) {
+    BAGNET_CHECK(r.at("model").at("sha256") == model.at("sha256"), ErrorKind::BadInput, jsonl,
+                 ": holds reports of another model than its summary.json");
     ListRow row;
     json detail = detail::build_sample(r, dirs, cmap, options, row);
     BAGNET_CHECK(row.predicted >= 0 && row.predicted < num_classes && row.truth < num_classes, ErrorKind::BadInput,
                  jsonl, ": sample ", row.index, " names a class outside the model's ", num_classes);
+    if (rows.empty()) settings = r.at("settings"), first_maps = r.at("maps");
     if (row.index / kChunk != chunk_id) {
       flush();
       chunk_id = row.index / kChunk;
     }
     chunk[std::to_string(row.index)] = std::move(detail);
+    digest.add(r);
     rows.push_back(std::move(row));
-    if (options.on_progress) options.on_progress({static_cast<int64_t>(rows.size()), static_cast<int64_t>(reports.size()), "site"});
-  }
+    if (options.on_progress) options.on_progress({static_cast<int64_t>(rows.size()), total, "site"});
+  });
   flush();
+  BAGNET_CHECK(static_cast<int64_t>(rows.size()) == total, ErrorKind::BadInput, jsonl, " holds ", rows.size(),
+               " reports, its summary.json says ", total, " (a run still going, or killed before its end?)");
 
-  const std::vector<std::string> names = class_names(reports, num_classes);
   const json pairs = confusion_pairs(rows);
   const json overview = {
       {"site", {{"version", 1}, {"generation", dirs.name}, {"built", now_iso()}, {"tool", std::string("bagnet-lens ") + BAGNET_VERSION}}},
       {"model", model},
-      {"settings", reports.empty() ? json(nullptr) : reports.front().at("settings")},
-      {"maps", {{"stride", reports.empty() ? json(nullptr) : reports.front().at("maps").at("stride")},
-                {"dense", reports.empty() ? json(false) : reports.front().at("maps").at("dense")},
+      {"settings", settings},
+      {"maps", {{"stride", first_maps.at("stride")}, {"dense", first_maps.at("dense")},
                 {"colormap", cmap.name}, {"colors", colour_stops(cmap)}, {"percentile", options.percentile}}},
       {"run", run_numbers(summary, rows)},
-      {"classes", class_table(rows, names)},
+      {"classes", class_table(rows, digest.names())},
       {"confusion", confusion_matrix(rows, num_classes, options.matrix_classes)},
       {"pairs", pairs},
-      {"atlas", atlas(reports, pairs, names, options)},
-      {"images", {{"dir", "images/"}, {"thumbs", dirs.name + "/thumbs/"}, {"maps", dirs.name + "/maps/"}}}};
+      {"atlas", digest.atlas(pairs)},
+      // Thumbnails are paths relative to OUTDIR and map pictures data: URLs, so their prefixes are empty.
+      {"images", {{"dir", "images/"}, {"thumbs", ""}, {"maps", ""}}}};
   write_script(fs::path(dirs.generation) / "data/overview.js", "bagnetSite.overview(", overview);
   write_script(fs::path(dirs.generation) / "data/list.js", "bagnetSite.list(", list_columns(rows));
   write_text(fs::path(dirs.generation) / "app.js", assets::site_app_js);

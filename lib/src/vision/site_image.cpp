@@ -16,15 +16,21 @@ namespace bagnet {
 
 namespace detail {
 
-void write_image(const std::string& path, const cv::Mat& bgr) {
-  const std::string ext = std::filesystem::path(path).extension().string();
-  std::vector<int> params;
-  if (ext == ".jpg") params = {cv::IMWRITE_JPEG_QUALITY, 90};
+std::string png_data_url(const cv::Mat& bgr) {
   std::vector<uchar> bytes;
-  BAGNET_CHECK(cv::imencode(ext, bgr, bytes, params), ErrorKind::Runtime, path, ": image encoding failed");
-  write_file_atomically(path, [&](std::ostream& out) {
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  });
+  BAGNET_CHECK(cv::imencode(".png", bgr, bytes, {cv::IMWRITE_PNG_COMPRESSION, 9}), ErrorKind::Runtime,
+               "map picture: PNG encoding failed");
+  static const char* const digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out = "data:image/png;base64,";
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t n = (uint32_t(bytes[i]) << 16) | (i + 1 < bytes.size() ? uint32_t(bytes[i + 1]) << 8 : 0) |
+                       (i + 2 < bytes.size() ? uint32_t(bytes[i + 2]) : 0);
+    out += digits[(n >> 18) & 63];
+    out += digits[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? digits[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? digits[n & 63] : '=';
+  }
+  return out;
 }
 
 double round_significant(double value, int digits) {
@@ -56,7 +62,7 @@ std::string save_sample_image(const cv::Mat& rgb, const std::string& dir, int64_
     cv::resize(bytes, bytes, {}, f, f, cv::INTER_AREA);
   }
   const std::string name = sample_stem(index) + (side <= kLossless ? ".png" : ".jpg");
-  detail::write_image((std::filesystem::path(dir) / name).string(), bytes);
+  save_image((std::filesystem::path(dir) / name).string(), bytes);
   return name;
 }
 

@@ -17,8 +17,9 @@ struct SiteDirs {
   std::string name;         // "site-G"
 };
 
-// Encodes `bgr` by the extension of `path` (.png or .jpg) and writes it atomically.
-void write_image(const std::string& path, const cv::Mat& bgr);
+// A PNG of `bgr` as a data: URL (small pictures inline in the data instead of one file each: tens
+// of thousands of tiny files cost far more disk blocks and time than their bytes).
+std::string png_data_url(const cv::Mat& bgr);
 
 // Rounds to `digits` significant digits, so the site's JSON stays short.
 double round_significant(double value, int digits = 4);

@@ -114,17 +114,13 @@ std::string write_thumbnail(const SiteDirs& dirs, const std::string& image, int6
   BAGNET_CHECK(!picture.empty(), ErrorKind::BadInput, from.string(), ": cannot decode the stored image");
   stored = picture.size();
   const int side = std::max(picture.rows, picture.cols);
-  const fs::path to = fs::path(dirs.generation) / "thumbs" / image;
-  if (side <= max_side) {
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
-    return image;
-  }
+  if (side <= max_side) return "images/" + image;  // small enough: the image is its own thumbnail
   const double f = double(max_side) / side;
   cv::Mat small;
   cv::resize(picture, small, {}, f, f, cv::INTER_AREA);
   const std::string name = fs::path(image).stem().string() + ".jpg";
-  write_image((fs::path(dirs.generation) / "thumbs" / name).string(), small);
-  return name;
+  save_image((fs::path(dirs.generation) / "thumbs" / name).string(), small);
+  return dirs.name + "/thumbs/" + name;
 }
 
 // The part of the original image the model saw, in original pixels [top, left, bottom, right).
@@ -169,10 +165,8 @@ json build_sample(const json& report, const SiteDirs& dirs, const Colormap& cmap
   const ColorScale scale = make_scale(abs_percentile(decisive, options.percentile), cmap, false);
   json map_list = json::array();
   for (const auto& m : maps) {
-    const std::string file = stem + (m.cls < 0 ? std::string("_margin") : "_c" + std::to_string(m.cls)) + ".png";
-    write_image((fs::path(dirs.generation) / "maps" / file).string(), map_picture(m.values, scale, cmap));
     map_list.push_back({{"role", m.role}, {"class", m.cls < 0 ? json(nullptr) : json(m.cls)}, {"name", m.name},
-                        {"file", file}, {"values", rounded_values(m.values)}});
+                        {"file", png_data_url(map_picture(m.values, scale, cmap))}, {"values", rounded_values(m.values)}});
   }
   const json& raw = report.at("maps");
   json view = {{"image", row.image},
