@@ -25,13 +25,13 @@ bagnet heatmap assets/examples/0013_dress.png --class dress --vs coat --style pa
 made+=(docs/images/0013_dress.panel-vs-4-coat.png)
 bagnet heatmap ../shared/fixtures/official/images/chelsea-224x224.png --weights build/figures/bagnet33-s33.pth.tar --overwrite -o docs/images
 made+=(docs/images/chelsea-224x224.top1.png)
+# ---
 # The evidence browser's screenshots: a Fashion-MNIST run in headless Chromium (tests/browser).
 /usr/bin/python3 tests/browser/site_e2e.py --bagnet "$bin" --fashion-mnist /usr/share/datasets/fashion-mnist \
   --work build/figures/site-e2e >/dev/null
 cp build/figures/site-e2e/screenshots/overview.png docs/images/browser-overview.png
 cp build/figures/site-e2e/screenshots/sample-view.png docs/images/browser-sample.png
 made+=(docs/images/browser-overview.png docs/images/browser-sample.png)
-# ---
 
 stray=0
 for png in docs/images/*.png; do

@@ -329,7 +329,8 @@ TEST_CASE("summary: accuracy, confusions by frequency, errors by margin") {
 TEST_CASE("reports.jsonl: a torn last line is dropped and repaired, order is canonical, duplicates refused") {
   const std::string path = scratch("reports.jsonl");
   auto line = [](int64_t index) {
-    return nlohmann::json{{"schema", kReportSchema}, {"image", {{"index", index}, {"source", "s"}}}}.dump();
+    return nlohmann::json{{"schema", kReportSchema}, {"version", kReportVersion}, {"image", {{"index", index}, {"source", "s"}}}}
+        .dump();
   };
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -353,4 +354,33 @@ TEST_CASE("reports.jsonl: a torn last line is dropped and repaired, order is can
   }
   CHECK_THROWS_WITH_AS(read_report_lines(path, false), doctest::Contains(":2:"), Error);
   CHECK(read_report_lines(scratch("absent.jsonl"), true).empty());
+  // Another schema version is refused, naming the line.
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << line(0) << '\n' << nlohmann::json{{"schema", kReportSchema}, {"version", 1}, {"image", {{"index", 1}}}}.dump() << '\n';
+  }
+  CHECK_THROWS_WITH_AS(read_report_lines(path, false), doctest::Contains(":2: report schema version 1"), Error);
+}
+
+TEST_CASE("reports.jsonl streamed: visited and rewritten in index order, one at a time; duplicates refused") {
+  const std::string path = scratch("stream.jsonl");
+  auto line = [](int64_t index) {
+    return nlohmann::json{{"schema", kReportSchema}, {"version", kReportVersion}, {"image", {{"index", index}}}}.dump();
+  };
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << line(5) << '\n' << line(1) << '\n' << line(3) << '\n' << line(4).substr(0, 20);  // torn last line
+  }
+  std::vector<int64_t> seen;
+  sort_report_lines(path, [&](const nlohmann::json& r) { seen.push_back(r["image"]["index"].get<int64_t>()); });
+  CHECK(seen == std::vector<int64_t>{1, 3, 5});
+  std::ifstream in(path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == line(1) + "\n" + line(3) + "\n" + line(5) + "\n");
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << line(2) << '\n' << line(2) << '\n';
+  }
+  CHECK_THROWS_WITH_AS(sort_report_lines(path), doctest::Contains("reported twice"), Error);
+  CHECK(read_report_lines(path, false).size() == 2);  // left alone
 }

@@ -88,7 +88,7 @@ int run_merge(int argc, char** argv) {
   int64_t inputs = 0, count = 0, total = -1;
   std::set<int64_t> seen_shards;
   std::optional<nlohmann::json> first_run;
-  nlohmann::json first_report;
+  nlohmann::json first_report, first_summary;
   for (const auto& dir : dirs) {
     // Shards of one run only: the same samples, model, preprocessing and settings.
     if (const auto run = read_run_identity(dir)) {
@@ -96,6 +96,7 @@ int run_merge(int argc, char** argv) {
       else first_run = run;
     }
     const nlohmann::json summary = read_summary(fs::path(dir) / "summary.json");
+    if (first_summary.is_null()) first_summary = summary;
     const auto reports = read_report_lines((fs::path(dir) / "reports.jsonl").string(), false);
     BAGNET_CHECK(static_cast<int64_t>(reports.size()) == summary.value("reported", int64_t(-1)), ErrorKind::BadInput,
                  dir, ": reports.jsonl holds ", reports.size(), " reports, its summary.json says ",
@@ -124,7 +125,8 @@ int run_merge(int argc, char** argv) {
   std::sort(all.begin(), all.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
     return a["image"]["index"].get<int64_t>() < b["image"]["index"].get<int64_t>();
   });
-  const nlohmann::json summary = summarize_reports(all, inputs);
+  nlohmann::json summary = summarize_reports(all, inputs);
+  if (first_summary.contains("class_names")) summary["class_names"] = first_summary["class_names"];
   write_text_atomically((out_dir / "summary.json").string(), summary.dump(2) + "\n");
   if (first_run) {  // what an unsharded run of the same inputs writes, so it can be resumed alike
     nlohmann::json whole = *first_run;

@@ -83,17 +83,21 @@ struct ReportFolder {
     BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
   }
 
-  void finish(int64_t inputs, int64_t shard, int64_t shards, int64_t samples_total) {
+  void finish(int64_t inputs, int64_t shard, int64_t shards, int64_t samples_total, const std::vector<std::string>& names) {
     out.close();
-    std::vector<nlohmann::json> all = read_report_lines(jsonl, false);
-    write_report_lines(jsonl, all);  // canonical order (a resumed run may have appended out of order)
-    std::sort(all.begin(), all.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
-      return a["image"]["index"].get<int64_t>() < b["image"]["index"].get<int64_t>();
+    // Canonical order (a resumed run may have appended out of order) and the summary, one report at
+    // a time: memory stays flat however large the run.
+    ReportSummary digest;
+    int64_t written = 0;
+    sort_report_lines(jsonl, [&](const nlohmann::json& r) {
+      digest.add(r);
+      ++written;
     });
-    nlohmann::json summary = summarize_reports(all, inputs);
+    nlohmann::json summary = digest.finish(inputs);
     if (shards > 1) summary["shard"] = {{"index", shard}, {"count", shards}, {"samples_total", samples_total}};
+    summary["class_names"] = names;  // every class's name, for pages that list classes no report mentions
     write_text_atomically((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
-    std::cerr << "wrote " << all.size() << " reports of " << inputs << " samples to " << jsonl
+    std::cerr << "wrote " << written << " reports of " << inputs << " samples to " << jsonl
               << (done.empty() ? "" : " (" + std::to_string(done.size()) + " from an earlier run)") << "\n";
     if (summary["accuracy"].is_number())
       std::cerr << "accuracy " << fixed(summary["accuracy"].get<double>(), 4) << " on " << summary["labelled"]
@@ -214,7 +218,7 @@ int run_report(int argc, char** argv) {
   }
   loop.bar().interrupt();
 
-  if (to_folder) folder.finish(static_cast<int64_t>(mine.size()), shard, shards, samples.size());
+  if (to_folder) folder.finish(static_cast<int64_t>(mine.size()), shard, shards, samples.size(), names);
   if (html) build_site_with_progress(out_dir, site);
   return loop.finish();
 }

@@ -223,7 +223,7 @@
       });
     });
     const note = C.complete ? null : h('p', { class: 'note' },
-      `Only the ${n} classes with the most mistakes are shown (of ${O.classes.length}): `, cls.map(name).join(', '), '.');
+      `${n} of ${O.classes.length} classes are shown: those this run met as a true or predicted class (at most 40, most mistakes first): `, cls.map(name).join(', '), '.');
     return h('div', null, note, h('div', { class: 'cm-wrap' }, grid),
       h('p', { class: 'muted small', text: 'Rows: true class; columns: predicted class. Diagonal (correct) in grey-blue, mistakes in orange, darker = more. Click a cell to list its samples.' }));
   }
@@ -242,7 +242,8 @@
     const body = h('tbody');
     let order = 'class';
     const fill = () => {
-      const cs = O.classes.slice();
+      // Classes the run never met (no sample, never predicted) would bury the rest under 1000 rows of zeros.
+      const cs = O.classes.filter((c) => c.count > 0 || c.predicted > 0);
       const acc = (c) => c.count ? c.correct / c.count : 2;
       if (order === 'accuracy') cs.sort((a, b) => acc(a) - acc(b) || a.index - b.index);
       if (order === 'count') cs.sort((a, b) => b.count - a.count || a.index - b.index);

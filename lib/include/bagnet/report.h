@@ -19,6 +19,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -177,6 +178,27 @@ nlohmann::json report_to_json(const Report& report);
 // Summary of reports (JSON objects as report_to_json writes them) in canonical order: accuracy,
 // confusion pairs by frequency, errors by margin, per-class counts. `inputs`: samples in the run.
 nlohmann::json summarize_reports(const std::vector<nlohmann::json>& reports, int64_t inputs);
+
+// The same summary built one report at a time (add in canonical order), so that its memory grows
+// with the mistakes, not with the run.
+class ReportSummary {
+ public:
+  void add(const nlohmann::json& report);
+  nlohmann::json finish(int64_t inputs) const;
+
+ private:
+  int64_t reported_ = 0, labelled_ = 0, correct_ = 0, in_top_k_ = 0, matches_ = 0, explained_ = 0, top_k_ = 0;
+  double max_difference_ = 0;
+  nlohmann::json model_, errors_ = nlohmann::json::array();
+  std::map<std::pair<int64_t, int64_t>, int64_t> confusions_;
+  std::map<int64_t, std::string> names_;
+  std::map<int64_t, std::pair<int64_t, int64_t>> per_class_;  // class -> (samples, correct)
+};
+
+// Rewrites reports.jsonl in image.index order, atomically and one report at a time (memory does
+// not grow with the file), and calls `visit` with each report in that order. Throws
+// Error(BadInput) for a sample reported twice or a damaged line.
+void sort_report_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& visit = {});
 
 // reports.jsonl handling. read_report_lines parses every complete line (each must be a report of
 // kReportSchema/kReportVersion, else Error(BadInput) naming the file and line); a last line without its

@@ -95,6 +95,15 @@ std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repa
   return out;
 }
 
+void sort_report_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& visit) {
+  write_file_atomically(path, [&](std::ostream& out) {
+    visit_report_lines(path, [&](const nlohmann::json& report) {
+      out << report.dump() << '\n';
+      if (visit) visit(report);
+    });
+  });
+}
+
 void write_report_lines(const std::string& path, std::vector<nlohmann::json> reports) {
   auto index = [](const nlohmann::json& r) { return r.at("image").at("index").get<int64_t>(); };
   std::stable_sort(reports.begin(), reports.end(),

@@ -169,80 +169,83 @@ json report_to_json(const Report& r) {
           {"maps", maps}};
 }
 
-json summarize_reports(const std::vector<json>& reports, int64_t inputs) {
-  int64_t labelled = 0, correct = 0, in_top_k = 0, matches = 0;
-  double max_difference = 0;
-  std::map<std::pair<int64_t, int64_t>, int64_t> confusions;
-  std::map<int64_t, std::string> names;
-  std::map<int64_t, std::pair<int64_t, int64_t>> per_class;  // class -> (samples, correct)
-  json errors = json::array();
-  int64_t top_k = 0;
-  int64_t explained = 0;
-  for (const auto& r : reports) {
-    top_k = std::max<int64_t>(top_k, static_cast<int64_t>(r.at("predictions").size()));
-    for (const auto& c : r.at("classes")) {
-      ++explained;
-      max_difference = std::max(max_difference, c.at("evidence_check").at("difference").get<double>());
-      matches += c.at("evidence_check").at("matches").get<bool>() ? 1 : 0;
-    }
-    const auto& d = r.at("decision");
-    if (d.is_null()) continue;
-    ++labelled;
-    const int64_t t = d.at("true_class").get<int64_t>(), p = d.at("predicted").get<int64_t>();
-    names[t] = d.at("true_name").get<std::string>();
-    names[p] = d.at("predicted_name").get<std::string>();
-    auto& cls = per_class[t];
-    ++cls.first;
-    if (d.at("true_rank").get<int64_t>() <= static_cast<int64_t>(r.at("predictions").size())) ++in_top_k;
-    if (d.at("correct").get<bool>()) {
-      ++correct;
-      ++cls.second;
-      continue;
-    }
-    ++confusions[{t, p}];
-    errors.push_back({{"index", r.at("image").at("index")},
-                      {"source", r.at("image").at("source")},
-                      {"true_class", t},
-                      {"predicted", p},
-                      {"margin", d.at("margin")},
-                      {"flip_set_size", d.at("flip_set").at("size")}});
+void ReportSummary::add(const json& r) {
+  ++reported_;
+  top_k_ = std::max<int64_t>(top_k_, static_cast<int64_t>(r.at("predictions").size()));
+  if (model_.is_null()) model_ = r.at("model");
+  for (const auto& c : r.at("classes")) {
+    ++explained_;
+    max_difference_ = std::max(max_difference_, c.at("evidence_check").at("difference").get<double>());
+    matches_ += c.at("evidence_check").at("matches").get<bool>() ? 1 : 0;
   }
+  const auto& d = r.at("decision");
+  if (d.is_null()) return;
+  ++labelled_;
+  const int64_t t = d.at("true_class").get<int64_t>(), p = d.at("predicted").get<int64_t>();
+  names_[t] = d.at("true_name").get<std::string>();
+  names_[p] = d.at("predicted_name").get<std::string>();
+  auto& cls = per_class_[t];
+  ++cls.first;
+  if (d.at("true_rank").get<int64_t>() <= static_cast<int64_t>(r.at("predictions").size())) ++in_top_k_;
+  if (d.at("correct").get<bool>()) {
+    ++correct_;
+    ++cls.second;
+    return;
+  }
+  ++confusions_[{t, p}];
+  errors_.push_back({{"index", r.at("image").at("index")},
+                     {"source", r.at("image").at("source")},
+                     {"true_class", t},
+                     {"predicted", p},
+                     {"margin", d.at("margin")},
+                     {"flip_set_size", d.at("flip_set").at("size")}});
+}
+
+json ReportSummary::finish(int64_t inputs) const {
+  json errors = errors_;
   std::stable_sort(errors.begin(), errors.end(), [](const json& a, const json& b) {
     const double ma = a.at("margin").get<double>(), mb = b.at("margin").get<double>();
     if (ma != mb) return ma > mb;
     return a.at("index").get<int64_t>() < b.at("index").get<int64_t>();
   });
-  std::vector<std::pair<std::pair<int64_t, int64_t>, int64_t>> pairs(confusions.begin(), confusions.end());
+  std::vector<std::pair<std::pair<int64_t, int64_t>, int64_t>> pairs(confusions_.begin(), confusions_.end());
   std::stable_sort(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  auto name = [&](int64_t c) { const auto it = names_.find(c); return it == names_.end() ? std::string() : it->second; };
   json confusion_list = json::array();
   for (const auto& [key, count] : pairs)
     confusion_list.push_back({{"true_class", key.first},
-                              {"true_name", names[key.first]},
+                              {"true_name", name(key.first)},
                               {"predicted", key.second},
-                              {"predicted_name", names[key.second]},
+                              {"predicted_name", name(key.second)},
                               {"count", count}});
   json classes = json::array();
-  for (const auto& [c, counts] : per_class)
+  for (const auto& [c, counts] : per_class_)
     classes.push_back({{"class", c},
-                       {"name", names[c]},
+                       {"name", name(c)},
                        {"samples", counts.first},
                        {"correct", counts.second},
                        {"accuracy", double(counts.second) / double(counts.first)}});
   auto fraction = [](int64_t a, int64_t b) { return b > 0 ? json(double(a) / double(b)) : json(nullptr); };
   return {{"schema", kSummarySchema},
           {"version", kSummaryVersion},
-          {"model", reports.empty() ? json(nullptr) : reports.front().at("model")},
+          {"model", model_},
           {"inputs", inputs},
-          {"reported", static_cast<int64_t>(reports.size())},
-          {"labelled", labelled},
-          {"correct", correct},
-          {"accuracy", fraction(correct, labelled)},
-          {"top_k", top_k},
-          {"top_k_accuracy", fraction(in_top_k, labelled)},
-          {"evidence_check", {{"classes_checked", explained}, {"matches", matches}, {"max_difference", max_difference}}},
+          {"reported", reported_},
+          {"labelled", labelled_},
+          {"correct", correct_},
+          {"accuracy", fraction(correct_, labelled_)},
+          {"top_k", top_k_},
+          {"top_k_accuracy", fraction(in_top_k_, labelled_)},
+          {"evidence_check", {{"classes_checked", explained_}, {"matches", matches_}, {"max_difference", max_difference_}}},
           {"confusions", confusion_list},
           {"errors", errors},
           {"per_class", classes}};
+}
+
+json summarize_reports(const std::vector<json>& reports, int64_t inputs) {
+  ReportSummary summary;
+  for (const auto& r : reports) summary.add(r);
+  return summary.finish(inputs);
 }
 
 }  // namespace bagnet

@@ -138,21 +138,27 @@ json class_table(const std::vector<ListRow>& rows, const std::vector<std::string
   return out;
 }
 
-// The confusion matrix over every class, or over the `limit` classes with most mistakes.
+// The confusion matrix over every class, or, for more than `limit` classes, over at most `limit` of
+// the classes the run met (as a true or predicted class), those with most mistakes first.
 json confusion_matrix(const std::vector<ListRow>& rows, int64_t num_classes, int64_t limit) {
   std::vector<int64_t> shown;
   if (num_classes <= limit) {
     for (int64_t c = 0; c < num_classes; ++c) shown.push_back(c);
   } else {
-    std::vector<std::pair<int64_t, int64_t>> mistakes(static_cast<size_t>(num_classes));
-    for (int64_t c = 0; c < num_classes; ++c) mistakes[c] = {0, c};
-    for (const auto& r : rows)
-      if (r.truth >= 0 && r.truth != r.predicted) {
-        ++mistakes[r.truth].first;
-        ++mistakes[r.predicted].first;
-      }
-    std::stable_sort(mistakes.begin(), mistakes.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    for (int64_t i = 0; i < limit; ++i) shown.push_back(mistakes[i].second);
+    struct Seen { int64_t mistakes = 0, samples = 0, cls = 0; };
+    std::vector<Seen> seen(static_cast<size_t>(num_classes));
+    for (int64_t c = 0; c < num_classes; ++c) seen[c].cls = c;
+    for (const auto& r : rows) {
+      ++seen[r.predicted].samples;
+      if (r.truth < 0) continue;
+      ++seen[r.truth].samples;
+      if (r.truth != r.predicted) ++seen[r.truth].mistakes, ++seen[r.predicted].mistakes;
+    }
+    std::stable_sort(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) {
+      return a.mistakes != b.mistakes ? a.mistakes > b.mistakes : a.samples > b.samples;
+    });
+    for (const Seen& s : seen)
+      if (static_cast<int64_t>(shown.size()) < limit && s.samples > 0) shown.push_back(s.cls);
     std::sort(shown.begin(), shown.end());
   }
   std::map<int64_t, size_t> position;
@@ -214,9 +220,11 @@ class TopPatches {
 // sample where it was explained, as `bagnet patches --per-image 1` ranks them).
 class RunDigest {
  public:
-  RunDigest(int64_t num_classes, const SiteOptions& options) : options_(options) {
+  // `names`: the model's class names when the summary records them (else taken from the reports).
+  RunDigest(int64_t num_classes, const SiteOptions& options, const json& names) : options_(options) {
     for (int64_t c = 0; c < num_classes; ++c) {
-      names_.push_back("class " + std::to_string(c));
+      const bool known = names.is_array() && c < static_cast<int64_t>(names.size()) && names[c].is_string();
+      names_.push_back(known ? names[c].get<std::string>() : "class " + std::to_string(c));
       by_class_.emplace_back(options.class_patches, 1);
     }
   }
@@ -338,7 +346,7 @@ SiteResult build_site(const std::string& report_dir, const SiteOptions& options)
 
   // One report at a time: memory holds the list columns and bounded atlas candidates, not the run.
   std::vector<ListRow> rows;
-  RunDigest digest(num_classes, options);
+  RunDigest digest(num_classes, options, summary.value("class_names", json::array()));
   json settings, first_maps, chunk = json::object();
   int64_t chunk_id = -1;
   auto flush = [&] {
