@@ -22,11 +22,12 @@ inline std::string slurp_file(const std::filesystem::path& path) {
 
 // Runs `BAGNET_EXE args` through the shell; `scratch` receives the captured stderr. With `cwd`,
 // the command runs in that directory (for relative input paths).
+// `prefix` goes before the program (e.g. "timeout -s KILL 1.5 ").
 inline CliResult run_bagnet(const std::string& args, const std::filesystem::path& scratch,
-                            const std::filesystem::path& cwd = {}) {
+                            const std::filesystem::path& cwd = {}, const std::string& prefix = {}) {
   std::filesystem::create_directories(scratch);
   const std::filesystem::path err = std::filesystem::absolute(scratch) / "stderr.txt";
-  const std::string command = (cwd.empty() ? std::string() : "cd '" + cwd.string() + "' && ") + "'" + BAGNET_EXE +
+  const std::string command = (cwd.empty() ? std::string() : "cd '" + cwd.string() + "' && ") + prefix + "'" + BAGNET_EXE +
                               "' " + args + " 2>'" + err.string() + "'";
   CliResult r;
   FILE* pipe = popen(command.c_str(), "r");

@@ -276,6 +276,13 @@ TEST_CASE("CSV lists: names or indices, header, quotes, relative paths, errors w
   expect_bad(bad, {bad.string() + ":1", "empty label"});
   write_bytes(bad, "path,label\n");
   expect_bad(bad, {bad.string(), "no samples"});
+  // A number that is not an index is never a class name (it used to become class 0 silently).
+  for (const std::string label : {"-1", "+2", "3.0", "1e3", "-0"}) {
+    write_bytes(bad, "img/a.png," + label + "\n");
+    expect_bad(bad, {bad.string() + ":1", "'" + label + "' is not a class index"});
+    write_bytes(bad, "img/a.png,cat\nimg/d.png," + label + "\n");
+    expect_bad(bad, {bad.string() + ":2", "'" + label + "' is not a class index"});
+  }
   bagnet::DatasetOptions options;
   options.class_names = {"x", "y"};
   write_bytes(bad, "img/a.png,y\nimg/d.png,2\n");
@@ -353,6 +360,17 @@ TEST_CASE("labels meet a model's classes by one rule, and a label that fits none
   CHECK(names->sample(0).label == 3);
   CHECK(names->sample(1).label == 1);
   CHECK(names->class_names() == model);
+  std::string note = "unchanged";
+  bagnet::relabel_for_model(bagnet::open_dataset((dir / "names.csv").string()), model, &note);
+  CHECK(note == "unchanged");  // mapped by name: nothing to say
+  // Names the model does not have at all (WordNet ids against English names): by sorted position,
+  // and the caller is told so.
+  write_bytes(dir / "wnid.csv", "img/a.png,n02\nimg/a.png,n01\n");
+  note.clear();
+  const auto wnid = bagnet::relabel_for_model(bagnet::open_dataset((dir / "wnid.csv").string()), model, &note);
+  CHECK(wnid->sample(0).label == 1);
+  CHECK(note.find("sorted position") != std::string::npos);
+  CHECK(note.find("'n01' -> class 0, ant") != std::string::npos);
   // Indices are the model's; one beyond its classes names the file and line.
   write_bytes(dir / "index.csv", "img/a.png,3\nimg/a.png,0\n");
   CHECK(bagnet::relabel_for_model(bagnet::open_dataset((dir / "index.csv").string()), model)->sample(0).label == 3);

@@ -2,6 +2,7 @@
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/labels.h>
+#include <bagnet/json_text.h>
 #include <bagnet/npy.h>
 #include <bagnet/sha256.h>
 
@@ -12,6 +13,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 using namespace bagnet;
 namespace fs = std::filesystem;
@@ -79,6 +81,25 @@ TEST_CASE("npz round trip keeps names and arrays; foreign or damaged archives ar
   CHECK_THROWS_AS(load_npz(scratch("plain.npy").string()), Error);
   std::ofstream(scratch("truncated.npz"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   CHECK_THROWS_AS(load_npz(scratch("truncated.npz").string()), Error);
+}
+
+TEST_CASE("paths that are not UTF-8 go into JSON losslessly; documents never fail to serialise") {
+  CHECK(is_valid_utf8("plain/caf\xc3\xa9.png"));
+  for (const std::string bad : {"\xe9", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff\xfe"})
+    CHECK_FALSE(is_valid_utf8(bad));
+  CHECK(json_path("caf\xc3\xa9.png") == "caf\xc3\xa9.png");             // valid: unchanged
+  CHECK(json_path("caf\xe9.png") == "caf\xef\x9f\xa9.png");             // 0xE9 -> U+F7E9
+  std::mt19937 random(7);
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string bytes(random() % 12, '\0');
+    for (char& c : bytes) c = static_cast<char>(random() % 256);
+    const std::string text = json_path(bytes);
+    CHECK(is_valid_utf8(text));
+    if (!is_valid_utf8(bytes)) CHECK(path_from_json(text) == bytes);
+    const nlohmann::json doc = {{"source", text}, {"raw", bytes}};
+    const std::string dumped = to_json_text(doc);  // "raw" is replaced, never thrown on
+    CHECK(nlohmann::json::parse(dumped)["source"] == text);
+  }
 }
 
 TEST_CASE("atomic writes leave nothing behind on failure") {

@@ -2,6 +2,7 @@
 // to unsharded byte for byte, resume after a kill (simulated by truncating reports.jsonl mid-line)
 // equal to an uninterrupted run, refusal to mix runs, and patch grids with their JSON.
 #include "cli_util.h"
+#include <bagnet/json_text.h>
 #include "scratch.h"
 #include "json_schema.h"
 #include "test_util.h"
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -288,6 +290,66 @@ TEST_CASE("a folder with images directly in it is unlabelled for report and pred
   CHECK(r.code == 1);
   CHECK(r.err.find("broken.png") != std::string::npos);
   CHECK(r.err.find("1 of 3 samples failed") != std::string::npos);
+}
+
+TEST_CASE("report killed with SIGKILL at random moments resumes to the uninterrupted run's files, byte for byte") {
+  const fs::path dir = scratch_dir("sigkill");
+  std::string many;  // 18 samples: long enough that kills land before, during and after the loop
+  for (int i = 0; i < 3; ++i) many += inputs();
+  const std::string settings = kModel + " --topk 2 --patches 2 --maps";
+  const CliResult whole = run("report" + many + settings + " -o " + q(dir / "whole"));
+  REQUIRE(whole.code == 0);
+  std::mt19937 random(20261128);
+  std::uniform_real_distribution<double> moment(0.05, 2.5);
+  int killed = 0;
+  for (int attempt = 0; attempt < 12; ++attempt) {
+    char seconds[16];
+    std::snprintf(seconds, sizeof seconds, "%.2f", moment(random));
+    const CliResult r = run_bagnet(std::string("report") + many + settings + " -o " + q(dir / "killed"),
+                                   scratch_folder("report-cli"), {}, std::string("timeout -s KILL ") + seconds + " ");
+    killed += r.code != 0 ? 1 : 0;
+  }
+  CHECK(killed >= 1);  // on a very fast machine every run may finish; then the last one simply resumes
+  const CliResult last = run("report" + many + settings + " -o " + q(dir / "killed"));
+  REQUIRE_MESSAGE(last.code == 0, last.err);
+  CHECK(slurp_file(dir / "killed" / "reports.jsonl") == slurp_file(dir / "whole" / "reports.jsonl"));
+  CHECK(slurp_file(dir / "killed" / "summary.json") == slurp_file(dir / "whole" / "summary.json"));
+  for (const auto& entry : fs::directory_iterator(dir / "killed" / "maps"))  // no temporary file left behind as a map
+    CHECK(entry.path().extension() == ".npz");
+}
+
+TEST_CASE("without a terminal, progress is a plain line now and then with rate and time left") {
+  const fs::path dir = scratch_dir("progress");
+  const CliResult r = run_bagnet("report" + inputs() + kModel + " --topk 1 --patches 1 -o " + q(dir / "out"),
+                                 scratch_folder("report-cli"), {}, "BAGNET_PROGRESS_SECONDS=0.000001 ");
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("report: 6/6 (100%)") != std::string::npos);
+  CHECK(r.err.find("/s, ") != std::string::npos);
+  CHECK(r.err.find(" left") != std::string::npos);
+  CHECK(r.err.find('\r') == std::string::npos);  // no terminal control characters in a log
+}
+
+TEST_CASE("a file name that is not UTF-8: predict and report carry it losslessly in JSON, resume finds it") {
+  const fs::path dir = scratch_dir("latin1");
+  fs::create_directories(dir / "photos");
+  const fs::path odd = dir / "photos" / "caf\xe9.png";  // Latin-1 e-acute: not UTF-8
+  fs::copy_file(official("images/rocket-160x208.png"), odd);
+  CliResult r = run("predict " + q(odd) + kModel + " --topk 1 --json");
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  const auto predicted = nlohmann::json::parse(r.out);
+  CHECK(predicted["images"][0]["image"] == bagnet::json_path(odd.string()));
+  CHECK(bagnet::path_from_json(predicted["images"][0]["image"].get<std::string>()) == odd.string());
+  r = run("predict " + q(odd) + kModel + " --topk 1");
+  CHECK(r.code == 0);
+  CHECK(r.out.find(odd.string()) != std::string::npos);  // text output prints the name as it is
+  const std::string report = "report " + q(dir / "photos") + kModel + " --topk 1 --patches 1 --html -o " + q(dir / "out");
+  r = run(report);
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  const auto line = nlohmann::json::parse(slurp_file(dir / "out" / "reports.jsonl"));
+  CHECK(line["image"]["source"] == bagnet::json_path(odd.string()));
+  r = run(report);  // resumes: the recorded (escaped) source is recognised as this input
+  CHECK(r.code == 0);
+  CHECK(r.err.find("1 from an earlier run") != std::string::npos);
 }
 
 TEST_CASE("report: folders named after model classes are labelled by name, not by folder order") {

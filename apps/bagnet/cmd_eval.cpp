@@ -4,6 +4,7 @@
 #include "options.h"
 #include "progress.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/dataset.h>
 #include <bagnet/error.h>
 #include <bagnet/runtime.h>
@@ -58,7 +59,9 @@ int run_eval(int argc, char** argv) {
   eval.device = resolve_device(model_flags.device);
   const std::vector<std::string> names = model_class_names(model, model_flags.labels);
   const InputSpec preprocess = make_input_spec(image_flags, model);
-  const std::unique_ptr<Dataset> data = relabel_for_model(open_dataset(data_path), names);
+  std::string note;
+  const std::unique_ptr<Dataset> data = relabel_for_model(open_dataset(data_path), names, &note);
+  if (!note.empty()) std::cerr << "note: " << note << "\n";
   const int64_t cache_mb = limit > 0 ? 0 : parsed["cache-mb"].as<int64_t>();
   std::unique_ptr<ProgressBar> bar = std::make_unique<ProgressBar>("loading");
   const DatasetSource all(*data, preprocess, cache_mb, bar->callback());
@@ -83,7 +86,7 @@ int run_eval(int argc, char** argv) {
     const EvalSample& s = r.samples[i];
     if (s.predicted == s.label) continue;
     mistakes.push_back({{"index", i},
-                        {"source", source->source(static_cast<int64_t>(i))},
+                        {"source", json_path(source->source(static_cast<int64_t>(i)))},
                         {"true", s.label},
                         {"true_name", names[static_cast<size_t>(s.label)]},
                         {"predicted", s.predicted},
@@ -98,10 +101,10 @@ int run_eval(int argc, char** argv) {
       for (int64_t p = 0; p < k; ++p) row.push_back(confusion[t * k + p]);
       matrix.push_back(row);
     }
-    nlohmann::json out = {{"weights", model.path},
+    nlohmann::json out = {{"weights", json_path(model.path)},
                           {"sha256", model.checkpoint.sha256},
                           {"architecture", arch_to_spec(model.arch)},
-                          {"dataset", data_path},
+                          {"dataset", json_path(data_path)},
                           {"dataset_description", data->description()},
                           {"examples", r.count},
                           {"top1", r.top1},
@@ -110,7 +113,7 @@ int run_eval(int argc, char** argv) {
                           {"classes", names},
                           {"confusion", matrix},
                           {"misclassified", mistakes}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << to_json_text(out, 2) << "\n";
     return kExitOk;
   }
   std::cout << model.path << " on " << data->description() << ": " << r.count << " examples\n"
@@ -133,7 +136,7 @@ int run_eval(int argc, char** argv) {
   std::cout << "\n";
   for (size_t i = 0; i < mistakes.size() && i < size_t(show); ++i) {
     const auto& m = mistakes[i];
-    std::cout << "  " << m["source"].get<std::string>() << "  true " << m["true_name"].get<std::string>() << " ("
+    std::cout << "  " << path_from_json(m["source"].get<std::string>()) << "  true " << m["true_name"].get<std::string>() << " ("
               << fixed(m["true_logit"].get<double>(), 3) << ")  predicted " << m["predicted_name"].get<std::string>()
               << " (" << fixed(m["predicted_logit"].get<double>(), 3) << ")\n";
   }

@@ -3,6 +3,7 @@
 #include "options.h"
 #include "progress.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/evidence.h>
 #include <bagnet/labels.h>
 #include <bagnet/npy.h>
@@ -113,8 +114,8 @@ int run_evidence(int argc, char** argv) {
       class_list.push_back({{"class", classes[k]}, {"name", names[classes[k]]},
                             {"logit", totals[static_cast<int64_t>(k)].item<float>()}});
     nlohmann::json out = {
-        {"npy", out_path},
-        {"image", images[0]},
+        {"npy", json_path(out_path)},
+        {"image", json_path(images[0])},
         {"shape", logits.sizes().vec()},
         {"stride", stride},
         {"receptive_field", geometry["receptive_field"]},
@@ -124,7 +125,7 @@ int run_evidence(int argc, char** argv) {
         {"resized_size", {t.resized_height, t.resized_width}},
         {"crop_offset", {t.crop_top, t.crop_left}},
         {"classes", class_list}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << to_json_text(out, 2) << "\n";
     return kExitOk;
   }
   std::cout << "wrote " << out_path << ": float32 [" << logits.size(0) << ", " << logits.size(1) << ", "

@@ -10,6 +10,7 @@
 #include "options.h"
 #include "progress.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/evidence.h>
@@ -492,7 +493,7 @@ void print_json_summary(const HeatmapResult& result, const HeatmapFlags& flags, 
     for (size_t k = 0; k < w.classes.size(); ++k)
       classes.push_back({{"class", w.classes[k]}, {"name", names[w.classes[k]]}, {"logit", w.logits[k]}});
     nlohmann::json record = {
-        {"image", w.image}, {"png", w.png}, {"classes", classes}, {"clip", w.clip}, {"titles", w.titles}};
+        {"image", json_path(w.image)}, {"png", json_path(w.png)}, {"classes", classes}, {"clip", w.clip}, {"titles", w.titles}};
     if (vs >= 0) record["vs"] = {{"class", vs}, {"name", names[vs]}, {"logit", w.vs_logit}};
     list.push_back(record);
   }
@@ -502,7 +503,7 @@ void print_json_summary(const HeatmapResult& result, const HeatmapFlags& flags, 
                               {"scale", flags.scale_text},
                               {"percentile", flags.render.percentile},
                               {"stride", plan.stride}}
-                   .dump(2)
+                   .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
             << "\n";
 }
 

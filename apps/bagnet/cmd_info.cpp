@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "options.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/labels.h>
 #include <bagnet/runtime.h>
 
@@ -40,7 +41,7 @@ int run_info(int argc, char** argv) {
   const MapGeometry g224 = map_geometry(arch, 224, 224);
 
   nlohmann::json info = {
-      {"file", model.path},
+      {"file", json_path(model.path)},
       {"sha256", model.checkpoint.sha256},
       {"file_size", model.checkpoint.file_size},
       {"format", format_name(model.checkpoint.format)},
@@ -68,7 +69,7 @@ int run_info(int argc, char** argv) {
   if (model.meta) info["model"] = nlohmann::json::parse(meta_to_json(*model.meta));
 
   if (parsed.count("json")) {
-    std::cout << info.dump(2) << "\n";
+    std::cout << to_json_text(info, 2) << "\n";
     return kExitOk;
   }
   std::cout << "file:           " << model.path << "\n"

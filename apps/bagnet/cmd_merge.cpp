@@ -5,6 +5,7 @@
 #include "report_run.h"
 #include "site_output.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/report.h>
@@ -127,7 +128,7 @@ int run_merge(int argc, char** argv) {
   });
   nlohmann::json summary = summarize_reports(all, inputs);
   if (first_summary.contains("class_names")) summary["class_names"] = first_summary["class_names"];
-  write_text_atomically((out_dir / "summary.json").string(), summary.dump(2) + "\n");
+  write_text_atomically((out_dir / "summary.json").string(), to_json_text(summary, 2) + "\n");
   if (first_run) {  // what an unsharded run of the same inputs writes, so it can be resumed alike
     nlohmann::json whole = *first_run;
     whole["shard"] = {{"index", 0}, {"count", 1}};

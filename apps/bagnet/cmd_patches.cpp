@@ -6,6 +6,7 @@
 #include "sample_loop.h"
 #include "samples.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/evidence.h>
@@ -41,7 +42,7 @@ std::string short_source(const std::string& source) {
 nlohmann::json patch_record(const RankedPatch& p, size_t rank, const SampleInfo& info, const BoxF& box) {
   return {{"rank", static_cast<int64_t>(rank + 1)},
           {"sample", p.sample},
-          {"source", info.source},
+          {"source", json_path(info.source)},
           {"label", info.label ? nlohmann::json(*info.label) : nlohmann::json(nullptr)},
           {"cell", {p.patch.row, p.patch.col}},
           {"logit", p.patch.value},
@@ -182,7 +183,7 @@ int run_patches(int argc, char** argv) {
     if (loaded.size() > 256) loaded.clear();
   }
   const nlohmann::json doc = {
-      {"model", {{"file", model.path}, {"sha256", model.checkpoint.sha256}, {"architecture", arch_to_spec(model.arch)},
+      {"model", {{"file", json_path(model.path)}, {"sha256", model.checkpoint.sha256}, {"architecture", arch_to_spec(model.arch)},
                  {"receptive_field", receptive_field(model.arch)}, {"stride", total_stride(model.arch)}}},
       {"preprocessing", {{"resize", prep.resize ? nlohmann::json(*prep.resize) : nlohmann::json(nullptr)},
                          {"crop", prep.crop ? nlohmann::json(*prep.crop) : nlohmann::json(nullptr)}}},
@@ -194,7 +195,7 @@ int run_patches(int argc, char** argv) {
       {"max_iou", suppression.max_iou},
       {"min_distance", suppression.min_distance},
       {"classes", classes}};
-  write_text_atomically((out_dir / "patches.json").string(), doc.dump(2) + "\n");
+  write_text_atomically((out_dir / "patches.json").string(), to_json_text(doc, 2) + "\n");
   std::cout << "wrote " << grids << " grids and patches.json to " << out_dir.string() << " (" << top.images()
             << " images, " << top.held() << " patches)\n";
   return loop.finish();

@@ -4,6 +4,7 @@
 #include "sample_loop.h"
 #include "samples.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/evidence.h>
 #include <bagnet/labels.h>
 
@@ -68,7 +69,7 @@ int run_predict(int argc, char** argv) {
                              {"probability", probabilities[c].item<double>()}});
     }
     const auto& t = input.transform;
-    nlohmann::json result = {{"image", path},
+    nlohmann::json result = {{"image", json_path(path)},
                              {"original_size", {t.original_height, t.original_width}},
                              {"input_size", {t.input_height, t.input_width}},
                              {"map_size", {map.geometry.rows, map.geometry.cols}},
@@ -88,11 +89,11 @@ int run_predict(int argc, char** argv) {
   });
   const int code = loop.finish();
   if (json) {
-    nlohmann::json out = {{"weights", model.path},
+    nlohmann::json out = {{"weights", json_path(model.path)},
                           {"sha256", model.checkpoint.sha256},
                           {"architecture", arch_to_spec(model.arch)},
                           {"images", results}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << to_json_text(out, 2) << "\n";
   }
   return code;
 }

@@ -9,6 +9,7 @@
 #include "samples.h"
 #include "site_output.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/labels.h>
@@ -61,7 +62,7 @@ struct ReportFolder {
     const std::vector<nlohmann::json> existing = read_report_lines(jsonl, true);
     for (const auto& r : existing) {
       const int64_t index = r["image"]["index"].get<int64_t>();
-      BAGNET_CHECK(index < samples.size() && r["image"]["source"] == samples.info(index).source,
+      BAGNET_CHECK(index < samples.size() && r["image"]["source"] == json_path(samples.info(index).source),
                    ErrorKind::InvalidArgument, jsonl, " holds a report of sample ", index, " (",
                    r["image"]["source"].get<std::string>(), ") that is not among these inputs; use another -o folder");
       done.insert(index);
@@ -74,12 +75,23 @@ struct ReportFolder {
       fs::create_directories(fs::path(dir) / sub, ec);
       BAGNET_CHECK(!ec, ErrorKind::BadInput, dir, "/", sub, ": cannot create (", ec.message(), ")");
     }
+    remove_stale_temporaries();
     out.open(jsonl, std::ios::binary | std::ios::app);
     BAGNET_CHECK(out.good(), ErrorKind::BadInput, jsonl, ": cannot open for appending");
   }
 
+  // A killed run can leave the temporary files of atomic writes ("NAME.tmp-PID-N") behind.
+  void remove_stale_temporaries() const {
+    for (const fs::path folder : {fs::path(dir), fs::path(dir) / "maps", fs::path(dir) / "images"}) {
+      std::error_code ec;
+      for (auto it = fs::directory_iterator(folder, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (it->path().filename().string().find(".tmp-") != std::string::npos && it->is_regular_file(ec))
+          fs::remove(it->path(), ec);
+    }
+  }
+
   void append(const nlohmann::json& report) {
-    out << report.dump() << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
+    out << to_json_text(report) << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
     BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
   }
 
@@ -96,7 +108,7 @@ struct ReportFolder {
     nlohmann::json summary = digest.finish(inputs);
     if (shards > 1) summary["shard"] = {{"index", shard}, {"count", shards}, {"samples_total", samples_total}};
     summary["class_names"] = names;  // every class's name, for pages that list classes no report mentions
-    write_text_atomically((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
+    write_text_atomically((fs::path(dir) / "summary.json").string(), to_json_text(summary, 2) + "\n");
     std::cerr << "wrote " << written << " reports of " << inputs << " samples to " << jsonl
               << (done.empty() ? "" : " (" + std::to_string(done.size()) + " from an earlier run)") << "\n";
     if (summary["accuracy"].is_number())
@@ -212,7 +224,7 @@ int run_report(int argc, char** argv) {
       if (to_folder) {
         folder.append(json);
       } else {
-        std::cout << json.dump(2) << "\n" << std::flush;
+        std::cout << to_json_text(json, 2) << "\n" << std::flush;
       }
     });
   }

@@ -4,6 +4,7 @@
 #include "options.h"
 #include "progress.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/dataset.h>
 #include <bagnet/error.h>
 #include <bagnet/labels.h>
@@ -422,7 +423,7 @@ int run_train(int argc, char** argv) {
   meta.arch = arch;
   meta.class_names = names;
   meta.input = prep;
-  meta.training = provenance.dump();
+  meta.training = to_json_text(provenance);
   r.opt.checkpoint_meta = meta;
 
   // Run.
@@ -436,7 +437,7 @@ int run_train(int argc, char** argv) {
   const TrainResult result = train_model(init.net, *sources.train, sources.val.get(), r.opt, r.resume ? r.checkpoint : "");
 
   add_results(provenance, result);
-  meta.training = provenance.dump();
+  meta.training = to_json_text(provenance);
   save_model_file(r.out, state_dict_of(init.net), meta);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cerr << "wrote " << r.out << " (" << std::filesystem::file_size(r.out) << " bytes) after " << fixed(seconds, 1)
@@ -445,7 +446,7 @@ int run_train(int argc, char** argv) {
     nlohmann::json summary = {{"model", r.out}, {"checkpoint", r.checkpoint}, {"architecture", arch_to_spec(arch)},
                               {"receptive_field", receptive_field(arch)}, {"stride", total_stride(arch)},
                               {"training", provenance}};
-    std::cout << summary.dump(2) << "\n";
+    std::cout << to_json_text(summary, 2) << "\n";
   }
   return kExitOk;
 }

@@ -1,5 +1,6 @@
 #include "report_run.h"
 
+#include <bagnet/json_text.h>
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/sha256.h>
@@ -47,7 +48,7 @@ std::optional<nlohmann::json> read_run_identity(const fs::path& folder) {
 }
 
 void write_run_identity(const fs::path& folder, const nlohmann::json& identity) {
-  write_text_atomically((folder / "run.json").string(), identity.dump(2) + "\n");
+  write_text_atomically((folder / "run.json").string(), to_json_text(identity, 2) + "\n");
 }
 
 void check_same_run(const nlohmann::json& old, const nlohmann::json& now, const std::string& folder, bool compare_shard) {

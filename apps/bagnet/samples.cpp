@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 
 namespace bagnet::cli {
 
@@ -52,7 +53,11 @@ SampleInfo Samples::info(int64_t index) const {
 
 void Samples::use_model_classes(const std::vector<std::string>& model_names) {
   for (auto& part : parts_)
-    if (part->dataset) part->dataset = relabel_for_model(std::move(part->dataset), model_names);
+    if (part->dataset) {
+      std::string note;
+      part->dataset = relabel_for_model(std::move(part->dataset), model_names, &note);
+      if (!note.empty()) std::cerr << "note: " << note << "\n";
+    }
 }
 
 cv::Mat Samples::image(int64_t index) const {

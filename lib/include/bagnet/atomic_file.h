@@ -1,6 +1,8 @@
 #pragma once
 // Output files appear complete or not at all: content goes to a temporary file beside the target,
-// which is renamed over it only after a successful write.
+// which is flushed to the disk (fsync) and renamed over it only after a successful write; the folder
+// is flushed after the rename, so that a power cut leaves the old file or the new one, never an
+// empty or partial one.
 #include <functional>
 #include <ostream>
 #include <string>

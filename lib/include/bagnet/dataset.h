@@ -89,7 +89,10 @@ int64_t dataset_class_count(const Dataset& dataset);
 // Every label must then be one of the model's classes. Throws Error(BadInput) naming the file (and
 // the CSV line, or the IDX index) of the first label that is not. Returns a view of `dataset` with
 // the model's labels and class names.
-std::unique_ptr<Dataset> relabel_for_model(std::unique_ptr<Dataset> dataset, const std::vector<std::string>& model_names);
+// `note`, when given, is set to a sentence saying so when labels are taken by the sorted position of
+// class names that the model does not have (the caller shows it: it is easy to get wrong).
+std::unique_ptr<Dataset> relabel_for_model(std::unique_ptr<Dataset> dataset, const std::vector<std::string>& model_names,
+                                           std::string* note = nullptr);
 
 // A dataset as model input for training/evaluation: every image goes through `preprocess`. When
 // all preprocessed images fit into `cache_mb` they are decoded once up front (progress reported as

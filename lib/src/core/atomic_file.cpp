@@ -7,9 +7,25 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace bagnet {
+
+namespace {
+
+// Forces `path` (a file or a folder) to the disk. A rename is only durable once the new file's
+// data and the folder entry are both on the disk: without this a power cut can leave an empty file
+// under the final name on common file systems (ext4 with delayed allocation, XFS).
+bool sync_to_disk(const std::string& path, bool folder) {
+  const int fd = ::open(path.c_str(), (folder ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0 || errno == EINVAL;  // EINVAL: a file system without fsync (e.g. some FUSE)
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
 
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
   namespace fs = std::filesystem;
@@ -30,11 +46,18 @@ void write_file_atomically(const std::string& path, const std::function<void(std
       throw;
     }
   }
+  if (!sync_to_disk(temp, false)) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temp.c_str());
+    fail(ErrorKind::Runtime, path, ": cannot flush to disk (", reason, ")");
+  }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     const std::string reason = std::strerror(errno);
     std::remove(temp.c_str());
     fail(ErrorKind::BadInput, path, ": cannot write (", reason, ")");
   }
+  const fs::path folder = fs::path(path).parent_path();
+  sync_to_disk(folder.empty() ? "." : folder.string(), true);  // best effort: the file itself is complete
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {

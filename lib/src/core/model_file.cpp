@@ -1,3 +1,4 @@
+#include <bagnet/json_text.h>
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/model_file.h>
@@ -48,7 +49,7 @@ std::string meta_to_json(const ModelMeta& m) {
                 {"std", m.input.std}};
   j["training"] = json::parse(m.training.empty() ? "{}" : m.training);
   if (!m.resume.empty()) j["resume"] = json::parse(m.resume);
-  return j.dump(1);
+  return to_json_text(j, 1);  // class names from a labels file may be any bytes
 }
 
 ModelMeta meta_from_json(const std::string& text, const std::string& what) {

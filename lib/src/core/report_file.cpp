@@ -1,5 +1,6 @@
 // reports.jsonl: one report per line, appended and flushed line by line while a run goes, so a
 // killed run leaves only complete lines plus at most one torn last line, which is dropped here.
+#include <bagnet/json_text.h>
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/report.h>
@@ -98,7 +99,7 @@ std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repa
 void sort_report_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& visit) {
   write_file_atomically(path, [&](std::ostream& out) {
     visit_report_lines(path, [&](const nlohmann::json& report) {
-      out << report.dump() << '\n';
+      out << to_json_text(report) << '\n';
       if (visit) visit(report);
     });
   });
@@ -112,7 +113,7 @@ void write_report_lines(const std::string& path, std::vector<nlohmann::json> rep
     BAGNET_CHECK(index(reports[i]) != index(reports[i - 1]), ErrorKind::BadInput, path, ": sample ",
                  index(reports[i]), " reported twice (", reports[i - 1]["image"]["source"].get<std::string>(), ")");
   write_file_atomically(path, [&](std::ostream& out) {
-    for (const auto& r : reports) out << r.dump() << '\n';
+    for (const auto& r : reports) out << to_json_text(r) << '\n';
   });
 }
 

@@ -1,4 +1,5 @@
 // Report and summary as JSON (layout: docs/report-schema.json, docs/report-schema.md).
+#include <bagnet/json_text.h>
 #include <bagnet/error.h>
 #include <bagnet/report.h>
 
@@ -36,7 +37,7 @@ json optional_size(const std::optional<int64_t>& v) { return v ? json(*v) : json
 
 json model_json(const ModelFingerprint& m) {
   const auto& p = m.preprocessing;
-  return {{"file", m.path},
+  return {{"file", json_path(m.path)},
           {"sha256", m.sha256},
           {"architecture", m.architecture},
           {"arch_name", m.arch_name},
@@ -64,8 +65,8 @@ std::string name_of(const Report& r, int64_t cls) {
 json report_to_json(const Report& r) {
   const auto& im = r.image;
   json image = {{"index", im.index},
-                {"source", im.source},
-                {"dataset", im.dataset.empty() ? json(nullptr) : json(im.dataset)},
+                {"source", json_path(im.source)},
+                {"dataset", im.dataset.empty() ? json(nullptr) : json(json_path(im.dataset))},
                 {"label", im.label ? json(*im.label) : json(nullptr)},
                 {"original_size", {im.transform.original_height, im.transform.original_width}},
                 {"resized_size", {im.transform.resized_height, im.transform.resized_width}},

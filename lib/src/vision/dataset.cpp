@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 
 namespace bagnet {
@@ -206,6 +207,12 @@ std::vector<std::string> split_csv(const std::string& line, bool& ok) {
   return fields;
 }
 
+// Signed or fractional numbers ("-1", "+2", "3.0", "1e3"): never class names.
+bool looks_numeric(const std::string& text) {
+  static const std::regex number("[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?");
+  return std::regex_match(text, number);
+}
+
 bool parse_index(const std::string& text, int64_t& value) {
   if (text.empty() || text.size() > 12) return false;
   for (char c : text)
@@ -248,17 +255,12 @@ std::unique_ptr<Dataset> open_csv(const fs::path& csv, const DatasetOptions& opt
 
   // Labels are all indices or all names; names become classes in sorted order, like folders.
   bool named = false;
-  for (const auto& r : rows) {
-    int64_t v = 0;
-    named = named || (!r.label.empty() && !parse_index(r.label, v));
-  }
+  for (const auto& r : rows) named = named || (!r.label.empty() && !looks_numeric(r.label));
   std::vector<std::string> names = options.class_names;
   std::map<std::string, int64_t> by_name;
   if (named && names.empty()) {
-    for (const auto& r : rows) {
-      int64_t v = 0;
-      if (!r.label.empty() && !parse_index(r.label, v)) by_name.emplace(r.label, 0);
-    }
+    for (const auto& r : rows)
+      if (!r.label.empty() && !looks_numeric(r.label)) by_name.emplace(r.label, 0);
     for (auto& [name, index] : by_name) {
       index = static_cast<int64_t>(names.size());
       names.push_back(name);
@@ -274,6 +276,9 @@ std::unique_ptr<Dataset> open_csv(const fs::path& csv, const DatasetOptions& opt
       const auto found = by_name.find(r.label);
       if (found != by_name.end()) {
         label = found->second;
+      } else if (looks_numeric(r.label) && !parse_index(r.label, label)) {
+        // "-1" or "3.0" is a number, not a class name: taking it as a name would give it a class silently.
+        fail(ErrorKind::BadInput, where, ": label '", r.label, "' is not a class index (0, 1, 2, ...) or a class name");
       } else {
         BAGNET_CHECK(parse_index(r.label, label), ErrorKind::BadInput, where, ": unknown class '", r.label, "'");
         BAGNET_CHECK(!named || !options.class_names.empty(), ErrorKind::BadInput, where, ": label '", r.label,
@@ -356,7 +361,8 @@ class RelabelledDataset : public Dataset {
 
 }  // namespace
 
-std::unique_ptr<Dataset> relabel_for_model(std::unique_ptr<Dataset> dataset, const std::vector<std::string>& model_names) {
+std::unique_ptr<Dataset> relabel_for_model(std::unique_ptr<Dataset> dataset, const std::vector<std::string>& model_names,
+                                           std::string* note) {
   const auto& names = dataset->class_names();
   std::vector<int64_t> to_model;
   std::string missing;
@@ -372,6 +378,10 @@ std::unique_ptr<Dataset> relabel_for_model(std::unique_ptr<Dataset> dataset, con
     BAGNET_CHECK(missing.empty(), ErrorKind::BadInput, dataset->description(), ": class '", missing,
                  "' is not one of the model's classes (", to_model.size(), " of the dataset's ", names.size(),
                  " class names are); use the model's class names or give the model's labels");
+  if (note && to_model.empty() && !names.empty())
+    *note = dataset->description() + ": none of its " + std::to_string(names.size()) + " class names ('" + names[0] +
+            "', ...) is a class of the model, so its labels are taken as the model's class indices by the sorted "
+            "position of the names ('" + names[0] + "' -> class 0" + (model_names.empty() ? "" : ", " + model_names[0]) + ")";
   const auto classes = static_cast<int64_t>(model_names.size());
   auto view = std::make_unique<RelabelledDataset>(std::move(dataset), std::move(to_model), model_names);
   for (size_t i = 0; i < view->size(); ++i) {
