@@ -6,6 +6,7 @@
 #include "float_error.h"
 #include "reference.h"
 #include "cli_util.h"
+#include "crafted_images.h"
 #include "scratch.h"
 #include "test_util.h"
 
@@ -501,4 +502,33 @@ TEST_CASE("heatmap: clashing names of relative inputs get relative folders, neve
       CHECK(std::distance(relative.begin(), relative.end()) <= 2);
     }
   CHECK(files == 4);
+}
+
+TEST_CASE("an image whose header states more than --max-megapixels is refused before decoding") {
+  const fs::path big = scratch_dir() / "big.png";
+  {
+    const std::string bytes = crafted_png(30000, 30000);  // a hundred bytes claiming 900 megapixels
+    std::ofstream(big, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  const std::string predict = "predict '" + big.string() + "'" + weights("bagnet9-s9.pth.tar");
+  Result r = run(predict);
+  CHECK(r.code == 3);
+  CHECK(r.err.rfind("error: ", 0) == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("big.png: 30000 x 30000 pixels (900 megapixels) is more than the limit of 100 megapixels "
+                   "(raise it with --max-megapixels)") != std::string::npos);
+  CHECK(r.err.find("set_max_image_pixels") == std::string::npos);
+
+  // Raised: past the check, the decoder then finds no pixel data.
+  r = run(predict + " --max-megapixels 1000");
+  CHECK(r.code == 3);
+  CHECK(r.err.find("megapixels") == std::string::npos);
+  CHECK(r.err.find("big.png") != std::string::npos);
+
+  for (const std::string bad : {"0", "-1", "many"}) {
+    CAPTURE(bad);
+    r = run(predict + " --max-megapixels " + bad);
+    CHECK(r.code == 2);
+  }
+  CHECK(run("browse --help").out.find("--max-megapixels") != std::string::npos);
 }

@@ -46,6 +46,7 @@ int run_browse(int argc, char** argv) {
       "`bagnet merge --html`). Open index.html in a browser; it needs no server and no network.");
   options.positional_help("OUTDIR");
   add_site_flags(options);
+  add_image_limit_flag(options);
   options.add_options("Input")("folder", "report folder", cxxopts::value<std::vector<std::string>>());
   add_help_flag(options);
   options.parse_positional({"folder"});
@@ -56,6 +57,7 @@ int run_browse(int argc, char** argv) {
   if (!parsed.count("folder")) throw UsageError("no report folder given");
   const auto folders = parsed["folder"].as<std::vector<std::string>>();
   if (folders.size() != 1) throw UsageError("one report folder, got " + std::to_string(folders.size()));
+  read_image_limit_flag(parsed);
   build_site_with_progress(folders.front(), read_site_flags(parsed));
   return kExitOk;
 }

@@ -63,6 +63,7 @@ int run_merge(int argc, char** argv) {
                            "reports.jsonl (in input order) and summary.json, identical to an unsharded run's.");
   options.positional_help("SHARDDIR...");
   add_site_flags(options);
+  add_image_limit_flag(options);
   options.add_options("Output")
       ("o,output", "output folder", cxxopts::value<std::string>())
       ("html", "also build the evidence browser OUTDIR/index.html (the shards must have been run with --maps or --html)")
@@ -78,6 +79,7 @@ int run_merge(int argc, char** argv) {
   const auto dirs = parsed["shards"].as<std::vector<std::string>>();
   const fs::path out_dir = parsed["output"].as<std::string>();
   const SiteOptions site = read_site_flags(parsed);
+  read_image_limit_flag(parsed);
 
   std::error_code ec;
   for (const auto& dir : dirs)

@@ -5,6 +5,8 @@
 #include <bagnet/runtime.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -32,6 +34,14 @@ void add_image_flags(cxxopts::Options& options) {
        cxxopts::value<std::string>()->default_value("auto"))
       ("crop", "centre crop to NxN pixels, none, or auto (the model file's, else 224)",
        cxxopts::value<std::string>()->default_value("auto"));
+  add_image_limit_flag(options);
+}
+
+void add_image_limit_flag(cxxopts::Options& options) {
+  options.add_options("Image")
+      ("max-megapixels", "refuse images whose header states more pixels than this, before decoding "
+       "(decoding takes about 15 bytes per pixel)",
+       cxxopts::value<double>()->default_value(std::to_string(kDefaultMaxImagePixels / 1'000'000)));
 }
 
 void add_help_flag(cxxopts::Options& options) {
@@ -74,7 +84,16 @@ ModelFlags read_model_flags(const cxxopts::ParseResult& parsed) {
 }
 
 ImageFlags read_image_flags(const cxxopts::ParseResult& parsed) {
+  read_image_limit_flag(parsed);
   return ImageFlags{parsed["resize"].as<std::string>(), parsed["crop"].as<std::string>()};
+}
+
+void read_image_limit_flag(const cxxopts::ParseResult& parsed) {
+  const double megapixels = parsed["max-megapixels"].as<double>();
+  if (!(megapixels > 0)) throw UsageError("--max-megapixels must be > 0");
+  // Beyond int64 the limit is no limit; 9e12 megapixels would not fit the pixel count.
+  set_max_image_pixels(megapixels >= 9e12 ? std::numeric_limits<int64_t>::max()
+                                          : std::max<int64_t>(1, std::llround(megapixels * 1e6)));
 }
 
 namespace {
@@ -195,6 +214,7 @@ std::string in_cli_terms(std::string message) {
       {"set InputSpec::resize larger, or InputSpec::crop to none", "use a larger --resize, or --crop none"},
       {"LoadOptions::arch chooses", "--arch chooses"},
       {"choose the device spec", "use --device"},
+      {"raise it with set_max_image_pixels", "raise it with --max-megapixels"},
   };
   for (const auto& [field, flag] : kFlags)
     for (size_t at = message.find(field); at != std::string::npos; at = message.find(field, at + 1))

@@ -36,13 +36,20 @@ struct ImageFlags {
 };
 
 void add_model_flags(cxxopts::Options& options);
+// --resize, --crop and --max-megapixels.
 void add_image_flags(cxxopts::Options& options);
+// --max-megapixels alone, for commands that decode stored pictures but take no images (browse, merge).
+void add_image_limit_flag(cxxopts::Options& options);
 void add_help_flag(cxxopts::Options& options);
 // --max-iou, --min-distance: overlap suppression of ranked patches (report, patches).
 void add_ranking_flags(cxxopts::Options& options);
 
 ModelFlags read_model_flags(const cxxopts::ParseResult& parsed);
+// Also applies --max-megapixels (read_image_limit_flag).
 ImageFlags read_image_flags(const cxxopts::ParseResult& parsed);
+// Sets the library's process-wide image size limit (set_max_image_pixels) from --max-megapixels:
+// every decoding path reads it, datasets and the evidence browser included. UsageError for <= 0.
+void read_image_limit_flag(const cxxopts::ParseResult& parsed);
 RankOptions read_ranking_flags(const cxxopts::ParseResult& parsed);
 
 // An older spelling of a long flag that is still accepted (`--out` for `--output`).

@@ -1,3 +1,5 @@
+#include "image_header.h"
+
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/image.h>
@@ -18,10 +20,15 @@ namespace bagnet {
 cv::Mat read_image(const std::string& path) {
   std::error_code ec;
   BAGNET_CHECK(!std::filesystem::is_directory(path, ec), ErrorKind::BadInput, path, ": is a directory, expected an image");
+  // The size limit is checked on the header before the file is read whole or decoded.
+  const std::optional<ImageSize> header = read_image_header_size(path);
+  detail::check_header_size(path, header);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
   std::vector<uchar> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   BAGNET_CHECK(!bytes.empty(), ErrorKind::BadInput, path, ": empty file, expected an image");
+  // A JPEG frame header after more than the MiB read for the header (a huge EXIF block).
+  if (!header) detail::check_header_size(path, image_header_size(bytes.data(), bytes.size()));
   cv::Mat decoded;
   try {
     decoded = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);

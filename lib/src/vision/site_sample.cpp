@@ -110,6 +110,7 @@ std::string find_image(const SiteDirs& dirs, const std::string& stem) {
 
 std::string write_thumbnail(const SiteDirs& dirs, const std::string& image, int64_t max_side, cv::Size& stored) {
   const fs::path from = fs::path(dirs.report) / "images" / image;
+  check_image_size(from.string());  // the report's copy of an input: as large as the input was
   const cv::Mat picture = cv::imread(from.string(), cv::IMREAD_UNCHANGED);
   BAGNET_CHECK(!picture.empty(), ErrorKind::BadInput, from.string(), ": cannot decode the stored image");
   stored = picture.size();
