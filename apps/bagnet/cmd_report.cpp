@@ -82,7 +82,7 @@ struct ReportFolder {
 
   // A killed run can leave the temporary files of atomic writes ("NAME.tmp-PID-N") behind.
   void remove_stale_temporaries() const {
-    for (const fs::path folder : {fs::path(dir), fs::path(dir) / "maps", fs::path(dir) / "images"}) {
+    for (const fs::path& folder : {fs::path(dir), fs::path(dir) / "maps", fs::path(dir) / "images"}) {
       std::error_code ec;
       for (auto it = fs::directory_iterator(folder, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
         if (it->path().filename().string().find(".tmp-") != std::string::npos && it->is_regular_file(ec))
