@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages bagnet-lens needs (only those missing). Needs root or sudo.
+# chromium, chromium-driver, python3-selenium and a font: the browser test of the evidence browser.
 set -euo pipefail
 packages=(cmake g++ make ccache xz-utils libtorch-dev libopencv-dev nlohmann-json3-dev libcxxopts-dev doctest-dev zlib1g-dev
-          dataset-fashion-mnist chromium chromium-driver python3-selenium)
+          dataset-fashion-mnist chromium chromium-driver python3-selenium fonts-liberation)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
