@@ -497,14 +497,13 @@ void print_json_summary(const HeatmapResult& result, const HeatmapFlags& flags, 
     if (vs >= 0) record["vs"] = {{"class", vs}, {"name", names[vs]}, {"logit", w.vs_logit}};
     list.push_back(record);
   }
-  std::cout << nlohmann::json{{"pictures", list},
-                              {"failed", loop.failed()},
-                              {"skipped", files.skipped.size()},
-                              {"scale", flags.scale_text},
-                              {"percentile", flags.render.percentile},
-                              {"stride", plan.stride}}
-                   .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
-            << "\n";
+  const nlohmann::json summary = {{"pictures", list},
+                                  {"failed", loop.failed()},
+                                  {"skipped", files.skipped.size()},
+                                  {"scale", flags.scale_text},
+                                  {"percentile", flags.render.percentile},
+                                  {"stride", plan.stride}};
+  std::cout << to_json_text(summary, 2) << "\n";
 }
 
 void print_text_summary(const HeatmapResult& result, const HeatmapFlags& flags, const ImageFiles& files,

@@ -4,6 +4,7 @@
 
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
+#include <bagnet/json_text.h>
 #include <bagnet/report.h>
 
 #include "bagnet_version.h"
@@ -70,8 +71,7 @@ std::vector<fs::path> generations(const std::string& dir, int64_t& highest) {
 // `call` is the script up to the JSON argument, e.g. "bagnetSite.list(" or "bagnetSite.detail(3, ".
 void write_script(const fs::path& path, const std::string& call, const json& data) {
   std::ofstream out(path, std::ios::binary);
-  // Invalid UTF-8 (a Latin-1 file name, say) becomes U+FFFD instead of failing the whole site.
-  out << call << data.dump(-1, ' ', false, json::error_handler_t::replace) << ");\n";
+  out << call << to_json_text(data) << ");\n";  // never fails on a string that is not UTF-8
   out.close();
   BAGNET_CHECK(out.good(), ErrorKind::Runtime, path.string(), ": write failed (disk full?)");
 }
