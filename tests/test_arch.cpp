@@ -123,7 +123,8 @@ TEST_CASE("each cell depends on exactly the pixels of its box") {
   torch::NoGradGuard no_grad;
   const auto base = net->patch_logits(net->features(input));
   const MapGeometry g = map_geometry(arch, 57, 49);
-  for (auto [y, x] : {std::pair<int64_t, int64_t>{0, 0}, {8, 8}, {32, 40}, {33, 16}, {56, 48}, {40, 0}}) {
+  for (const auto& pixel : {std::pair<int64_t, int64_t>{0, 0}, {8, 8}, {32, 40}, {33, 16}, {56, 48}, {40, 0}}) {
+    const int64_t y = pixel.first, x = pixel.second;  // plain variables: CAPTURE's lambda needs them (clang)
     auto perturbed = input.clone();
     perturbed[0][1][y][x] += 5.0;
     const auto diff = (net->patch_logits(net->features(perturbed)) - base).abs().amax(1)[0];

@@ -90,10 +90,13 @@ TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same o
     REQUIRE(run("report" + inputs() + settings + " --shard " + std::to_string(shard) + "/3 -o " +
                 q(dir / ("s" + std::to_string(shard)))).code == 0);
   CHECK(nlohmann::json::parse(slurp_file(dir / "s1" / "summary.json"))["inputs"] == 2);
+  // An incomplete set of shards writes nothing and names what is missing.
   const CliResult partial = run("merge " + q(dir / "s0") + " " + q(dir / "s2") + " -o " + q(dir / "partial"));
-  CHECK(partial.code == 1);
-  CHECK(partial.err.find("1 of 3 shards") == std::string::npos);
-  CHECK(partial.err.find("2 of 3 shards") != std::string::npos);
+  CHECK(partial.code == 3);
+  CHECK_MESSAGE(partial.err.find("shard 1 of 3 missing (2 of 6 samples); nothing written") != std::string::npos, partial.err);
+  CHECK(std::count(partial.err.begin(), partial.err.end(), '\n') == 1);
+  CHECK_FALSE(fs::exists(dir / "partial"));
+  CliResult r0;
   const CliResult merged = run("merge " + q(dir / "s2") + " " + q(dir / "s0") + " " + q(dir / "s1") + " -o " + q(dir / "merged"));
   REQUIRE(merged.code == 0);
   CHECK(slurp_file(dir / "merged" / "reports.jsonl") == reports);
@@ -101,6 +104,19 @@ TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same o
   CHECK(run("merge " + q(dir / "s0") + " " + q(dir / "s0") + " -o " + q(dir / "twice")).code == 2);
   // The merge is what an unsharded run writes, run.json included.
   CHECK(slurp_file(dir / "merged" / "run.json") == slurp_file(dir / "whole" / "run.json"));
+  // Merging again replaces the earlier merge as a whole; a folder with other files is not replaced.
+  std::ofstream(dir / "merged" / "stale.txt") << "from before";
+  REQUIRE(run("merge " + q(dir / "s0") + " " + q(dir / "s1") + " " + q(dir / "s2") + " -o " + q(dir / "merged/")).code == 0);
+  CHECK_FALSE(fs::exists(dir / "merged" / "stale.txt"));
+  CHECK(slurp_file(dir / "merged" / "reports.jsonl") == reports);
+  fs::create_directories(dir / "notes");
+  std::ofstream(dir / "notes" / "mine.txt") << "keep";
+  r0 = run("merge " + q(dir / "s0") + " " + q(dir / "s1") + " " + q(dir / "s2") + " -o " + q(dir / "notes"));
+  CHECK(r0.code == 2);
+  CHECK(r0.err.find("is not a report folder") != std::string::npos);
+  CHECK(fs::exists(dir / "notes" / "mine.txt"));
+  for (const auto& entry : fs::directory_iterator(dir))  // no staging folder left behind
+    CHECK(entry.path().filename().string().find(".merging-") == std::string::npos);
 
   // A folder holds one run: one more input, or another shard of the inputs, is refused, untouched.
   const std::string more = inputs() + " '" + official("images/coffee-224x224.png") + "'";

@@ -18,6 +18,11 @@
 #include <optional>
 #include <set>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace bagnet::cli {
 
 namespace {
@@ -49,10 +54,168 @@ void bring_sample_files(const nlohmann::json& report, const fs::path& shard, con
     BAGNET_CHECK(fs::is_regular_file(from), ErrorKind::BadInput, from.string(), ": missing (the report names it)");
     fs::create_directories(to.parent_path());
     std::error_code ec;
-    fs::remove(to, ec);
     fs::create_hard_link(from, to, ec);
     if (ec) fs::copy_file(from, to, fs::copy_options::overwrite_existing);
   }
+}
+
+std::string join(const std::vector<int64_t>& values) {
+  std::string text;
+  for (size_t i = 0; i < values.size() && i < 20; ++i) text += (i ? ", " : "") + std::to_string(values[i]);
+  if (values.size() > 20) text += ", ... (" + std::to_string(values.size()) + " in all)";
+  return text;
+}
+
+// What the shard folders hold, from their run.json and summary.json alone; refuses folders of
+// different runs, and a set of folders that does not cover every sample of the run.
+struct MergePlan {
+  std::vector<fs::path> dirs;
+  std::vector<int64_t> reported;  // per folder, as its summary says
+  int64_t inputs = 0;             // samples the folders were given (reported or failed)
+  std::optional<nlohmann::json> run;
+  nlohmann::json class_names;
+};
+
+MergePlan plan_merge(const std::vector<std::string>& dirs) {
+  MergePlan plan;
+  int64_t count = 0, total = -1;
+  std::set<int64_t> seen;
+  for (const auto& dir : dirs) {
+    // Shards of one run only: the same samples, model, preprocessing, settings and shard count.
+    if (const auto run = read_run_identity(dir)) {
+      if (plan.run) check_same_run(*run, *plan.run, dir, false);
+      else plan.run = run;
+    }
+    const nlohmann::json summary = read_summary(fs::path(dir) / "summary.json");
+    if (plan.class_names.is_null() && summary.contains("class_names")) plan.class_names = summary["class_names"];
+    plan.dirs.push_back(dir);
+    plan.reported.push_back(summary.value("reported", int64_t(-1)));
+    plan.inputs += summary.at("inputs").get<int64_t>();
+    if (!summary.contains("shard")) {
+      BAGNET_CHECK(count == 0, ErrorKind::InvalidArgument, dir, ": not a shard, the others are shards of ", count);
+      continue;
+    }
+    const auto& s = summary["shard"];
+    BAGNET_CHECK(count == 0 || count == s["count"].get<int64_t>(), ErrorKind::InvalidArgument, dir,
+                 ": shard of ", s["count"], ", the others are shards of ", count);
+    count = s["count"].get<int64_t>();
+    total = s["samples_total"].get<int64_t>();
+    BAGNET_CHECK(seen.insert(s["index"].get<int64_t>()).second, ErrorKind::InvalidArgument, dir,
+                 ": shard ", s["index"], " given twice");
+  }
+  std::vector<int64_t> missing;
+  for (int64_t i = 0; i < count; ++i)
+    if (!seen.count(i)) missing.push_back(i);
+  // Nothing is written for an incomplete set: a partial summary would read like a result.
+  BAGNET_CHECK(missing.empty() && (total < 0 || plan.inputs == total), ErrorKind::BadInput,
+               "incomplete merge: shard", missing.size() == 1 ? " " : "s ", join(missing), " of ", count,
+               " missing (", total - plan.inputs, " of ", total,
+               " samples); nothing written. Give every shard's folder (a task still running, or one that failed, "
+               "must finish first)");
+  return plan;
+}
+
+// OUTDIR is replaced as a whole, so only an empty folder or an earlier report output may be there.
+void check_replaceable(const fs::path& out_dir) {
+  std::error_code ec;
+  if (!fs::exists(out_dir, ec)) return;
+  BAGNET_CHECK(fs::is_directory(out_dir, ec), ErrorKind::InvalidArgument, out_dir.string(), ": exists and is not a folder");
+  const bool empty = fs::is_empty(out_dir, ec);
+  const bool report_output = fs::exists(out_dir / "summary.json") || fs::exists(out_dir / "reports.jsonl");
+  BAGNET_CHECK(empty || report_output, ErrorKind::InvalidArgument, out_dir.string(),
+               ": exists and is not a report folder (the merge replaces the whole folder); give a new or empty one");
+}
+
+// A killed merge leaves its staging folder beside OUTDIR; removed when its process is gone.
+void remove_stale_staging(const fs::path& out_dir) {
+  const fs::path parent = out_dir.parent_path().empty() ? fs::path(".") : out_dir.parent_path();
+  const std::string prefix = "." + out_dir.filename().string() + ".";
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(parent, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    for (const std::string kind : {"merging-", "replaced-"}) {
+      if (rest.rfind(kind, 0) != 0) continue;
+      const std::string pid = rest.substr(kind.size());
+      if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (::kill(static_cast<pid_t>(std::stoll(pid)), 0) == 0 || errno != ESRCH) continue;  // still running
+      std::error_code ignored;
+      fs::remove_all(it->path(), ignored);
+    }
+  }
+}
+
+// Writes the merged folder beside OUTDIR and moves it into place only when it is complete.
+int64_t write_merge(const MergePlan& plan, const fs::path& out_dir, const SiteOptions* site) {
+  remove_stale_staging(out_dir);
+  const fs::path staging = out_dir.parent_path() / ("." + out_dir.filename().string() + ".merging-" +
+                                                    std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  BAGNET_CHECK(!ec, ErrorKind::BadInput, staging.string(), ": cannot create (", ec.message(), ")");
+  struct Cleanup {
+    fs::path path;
+    ~Cleanup() {
+      std::error_code ignored;
+      if (!path.empty()) fs::remove_all(path, ignored);
+    }
+  } cleanup{staging};
+
+  // Every shard's lines, one report at a time (memory stays flat), then sorted in place.
+  const std::string jsonl = (staging / "reports.jsonl").string();
+  nlohmann::json first_report;
+  {
+    std::ofstream out(jsonl, std::ios::binary);
+    for (size_t i = 0; i < plan.dirs.size(); ++i) {
+      const fs::path& dir = plan.dirs[i];
+      int64_t lines = 0;
+      visit_report_lines((dir / "reports.jsonl").string(), [&](const nlohmann::json& r) {
+        if (first_report.is_null()) first_report = r;
+        check_same_report_kind(r, first_report, dir.string(), " than the first folder's; merge only the shards of one run");
+        bring_sample_files(r, dir, staging);  // before the line naming them
+        out << to_json_text(r) << '\n';
+        ++lines;
+      });
+      BAGNET_CHECK(lines == plan.reported[i], ErrorKind::BadInput, dir.string(), ": reports.jsonl holds ", lines,
+                   " reports, its summary.json says ", plan.reported[i],
+                   " (a run still going, or a later run not finished?)");
+    }
+    out.close();
+    BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
+  }
+  ReportSummary digest;
+  int64_t written = 0;
+  sort_report_lines(jsonl, [&](const nlohmann::json& r) {  // refuses a sample reported twice
+    digest.add(r);
+    ++written;
+  });
+  nlohmann::json summary = digest.finish(plan.inputs);
+  if (!plan.class_names.is_null()) summary["class_names"] = plan.class_names;
+  write_text_atomically((staging / "summary.json").string(), to_json_text(summary, 2) + "\n");
+  if (plan.run) {  // what an unsharded run of the same inputs writes, so it can be resumed alike
+    nlohmann::json whole = *plan.run;
+    whole["shard"] = {{"index", 0}, {"count", 1}};
+    write_run_identity(staging, whole);
+  }
+  if (site) build_site_with_progress(staging.string(), *site);
+
+  // The old folder (an earlier merge) goes aside, the new one in, then the old one away.
+  const fs::path old = out_dir.parent_path() / ("." + out_dir.filename().string() + ".replaced-" +
+                                                std::to_string(::getpid()));
+  const bool had_old = fs::exists(out_dir, ec);
+  if (had_old) fs::rename(out_dir, old, ec);
+  BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir.string(), ": cannot move the earlier folder aside (", ec.message(), ")");
+  fs::rename(staging, out_dir, ec);
+  if (ec) {
+    std::error_code ignored;
+    if (had_old) fs::rename(old, out_dir, ignored);
+    fail(ErrorKind::BadInput, out_dir.string(), ": cannot move the merged folder into place (", ec.message(), ")");
+  }
+  cleanup.path.clear();
+  if (had_old) fs::remove_all(old, ec);
+  return written;
 }
 
 }  // namespace
@@ -60,12 +223,14 @@ void bring_sample_files(const nlohmann::json& report, const fs::path& shard, con
 int run_merge(int argc, char** argv) {
   cxxopts::Options options("bagnet merge",
                            "Combine the output folders of sharded `bagnet report --shard I/N` runs into one "
-                           "reports.jsonl (in input order) and summary.json, identical to an unsharded run's.");
+                           "reports.jsonl (in input order) and summary.json, identical to an unsharded run's. "
+                           "Every shard of the run must be given: an incomplete set writes nothing. OUTDIR is "
+                           "written beside itself and replaced only when complete.");
   options.positional_help("SHARDDIR...");
   add_site_flags(options);
   add_image_limit_flag(options);
   options.add_options("Output")
-      ("o,output", "output folder", cxxopts::value<std::string>())
+      ("o,output", "output folder (new, empty, or an earlier merge, which is replaced)", cxxopts::value<std::string>())
       ("html", "also build the evidence browser OUTDIR/index.html (the shards must have been run with --maps or --html)")
       ("shards", "shard output folders", cxxopts::value<std::vector<std::string>>());
   add_help_flag(options);
@@ -77,7 +242,7 @@ int run_merge(int argc, char** argv) {
   if (!parsed.count("shards")) throw UsageError("no shard folders given");
   if (!parsed.count("output")) throw UsageError("-o OUTDIR is required");
   const auto dirs = parsed["shards"].as<std::vector<std::string>>();
-  const fs::path out_dir = parsed["output"].as<std::string>();
+  const fs::path out_dir = fs::path(parsed["output"].as<std::string>()).lexically_normal();
   const SiteOptions site = read_site_flags(parsed);
   read_image_limit_flag(parsed);
 
@@ -85,68 +250,14 @@ int run_merge(int argc, char** argv) {
   for (const auto& dir : dirs)
     BAGNET_CHECK(!fs::equivalent(dir, out_dir, ec), ErrorKind::InvalidArgument, "the output folder ", out_dir.string(),
                  " is one of the shard folders (", dir, "); merge into another folder");
-
-  std::vector<nlohmann::json> all;
-  std::vector<fs::path> home;  // the shard folder of each report in `all`
-  int64_t inputs = 0, count = 0, total = -1;
-  std::set<int64_t> seen_shards;
-  std::optional<nlohmann::json> first_run;
-  nlohmann::json first_report, first_summary;
-  for (const auto& dir : dirs) {
-    // Shards of one run only: the same samples, model, preprocessing and settings.
-    if (const auto run = read_run_identity(dir)) {
-      if (first_run) check_same_run(*run, *first_run, dir, false);
-      else first_run = run;
-    }
-    const nlohmann::json summary = read_summary(fs::path(dir) / "summary.json");
-    if (first_summary.is_null()) first_summary = summary;
-    const auto reports = read_report_lines((fs::path(dir) / "reports.jsonl").string(), false);
-    BAGNET_CHECK(static_cast<int64_t>(reports.size()) == summary.value("reported", int64_t(-1)), ErrorKind::BadInput,
-                 dir, ": reports.jsonl holds ", reports.size(), " reports, its summary.json says ",
-                 summary.value("reported", int64_t(-1)), " (a run still going, or a later run not finished?)");
-    inputs += summary.at("inputs").get<int64_t>();
-    if (summary.contains("shard")) {
-      const auto& s = summary["shard"];
-      BAGNET_CHECK(count == 0 || count == s["count"].get<int64_t>(), ErrorKind::InvalidArgument, dir,
-                   ": shard of ", s["count"], ", the others are shards of ", count);
-      count = s["count"].get<int64_t>();
-      total = s["samples_total"].get<int64_t>();
-      BAGNET_CHECK(seen_shards.insert(s["index"].get<int64_t>()).second, ErrorKind::InvalidArgument, dir,
-                   ": shard ", s["index"], " given twice");
-    }
-    for (const auto& r : reports) {
-      if (first_report.is_null()) first_report = r;
-      check_same_report_kind(r, first_report, dir, " than the first folder's; merge only the shards of one run");
-      all.push_back(r);
-      home.push_back(dir);
-    }
-  }
-  fs::create_directories(out_dir, ec);
-  BAGNET_CHECK(!ec, ErrorKind::BadInput, out_dir.string(), ": cannot create the output folder (", ec.message(), ")");
-  for (size_t i = 0; i < all.size(); ++i) bring_sample_files(all[i], home[i], out_dir);  // before the lines naming them
-  write_report_lines((out_dir / "reports.jsonl").string(), all);  // sorts; refuses a sample reported twice
-  std::sort(all.begin(), all.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
-    return a["image"]["index"].get<int64_t>() < b["image"]["index"].get<int64_t>();
-  });
-  nlohmann::json summary = summarize_reports(all, inputs);
-  if (first_summary.contains("class_names")) summary["class_names"] = first_summary["class_names"];
-  write_text_atomically((out_dir / "summary.json").string(), to_json_text(summary, 2) + "\n");
-  if (first_run) {  // what an unsharded run of the same inputs writes, so it can be resumed alike
-    nlohmann::json whole = *first_run;
-    whole["shard"] = {{"index", 0}, {"count", 1}};
-    write_run_identity(out_dir, whole);
-  }
-  if (parsed.count("html")) build_site_with_progress(out_dir.string(), site);
-  std::cerr << "merged " << all.size() << " reports from " << dirs.size() << " folders into " << out_dir.string() << "\n";
-  bool complete = static_cast<int64_t>(all.size()) == inputs;
-  if (count > 0 && static_cast<int64_t>(seen_shards.size()) != count) {
-    std::cerr << "warning: " << seen_shards.size() << " of " << count << " shards given\n";
-    complete = false;
-  }
-  if (total >= 0 && inputs != total) complete = false;
-  if (!complete) {
-    std::cerr << "warning: " << all.size() << " reports for " << (total >= 0 ? total : inputs)
-              << " samples: the merge is incomplete\n";
+  const MergePlan plan = plan_merge(dirs);
+  check_replaceable(out_dir);
+  const int64_t written = write_merge(plan, out_dir.filename().empty() ? out_dir.parent_path() : out_dir,
+                                      parsed.count("html") ? &site : nullptr);
+  std::cerr << "merged " << written << " reports from " << dirs.size() << " folders into " << out_dir.string() << "\n";
+  if (written != plan.inputs) {  // samples that failed in their shard, as an unsharded run reports them
+    std::cerr << "warning: " << written << " reports for " << plan.inputs << " samples (" << plan.inputs - written
+              << " failed in their shard's run)\n";
     return kExitPartial;
   }
   return kExitOk;

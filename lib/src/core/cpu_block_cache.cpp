@@ -130,6 +130,11 @@ bool scope_open = false;
 }  // namespace
 
 CpuBlockCacheScope::CpuBlockCacheScope(std::size_t limit_bytes) {
+#ifdef BAGNET_SANITIZE
+  // Sanitized builds keep LibTorch's own allocator: a reused block would hide use-after-free.
+  (void)limit_bytes;
+  return;
+#endif
   std::lock_guard<std::mutex> lock(scope_mutex);
   if (scope_open) return;  // an enclosing scope (another thread's dense map) already caches
   scope_open = installed_ = true;
