@@ -11,6 +11,7 @@
 # tests/fuzz/dict/TARGET.dict. New inputs accumulate in BUILD/fuzz/corpus/TARGET across runs; a
 # crash, timeout, leak or out-of-memory input is written to BUILD/fuzz/findings/TARGET/ and the run
 # stops there (make it a regression test: copy it into tests/fuzz/corpus/TARGET and fix the code).
+# FUZZ_NO_BUILD=1 runs the binary as it is (e.g. while another build uses the folder).
 # The last line says executions per second, corpus size and findings. Exit 0 = no finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBAGNET_SANITIZE=ON \
     -DBAGNET_FUZZ=ON -DBAGNET_BUILD_BENCH=OFF -DBAGNET_SHARED_DIR="$(realpath -m "$shared")" >/dev/null
 fi
-cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" >/dev/null
+[ -n "${FUZZ_NO_BUILD:-}" ] || cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" >/dev/null
 
 work="$build/fuzz/corpus/$target" findings="$build/fuzz/findings/$target" seeds="$build/fuzz/seeds/$target"
 mkdir -p "$work" "$findings" "$seeds"

@@ -90,7 +90,8 @@ TEST_CASE("our zip reader and LibTorch's PyTorchStreamReader agree on every reco
 TEST_CASE("legacy official checkpoints load and their architecture is detected") {
   for (const auto& [file, preset] : std::vector<std::pair<std::string, std::string>>{
            {"bagnet9-s9.pth.tar", "bagnet9"}, {"bagnet17-s17.pth.tar", "bagnet17"}, {"bagnet33-s33.pth.tar", "bagnet33"}}) {
-    CAPTURE(file);
+    const std::string file_name = file;  // CAPTURE cannot name a structured binding (clang)
+    CAPTURE(file_name);
     const Checkpoint c = read_checkpoint(fixture(file));
     CHECK(c.format == CheckpointFormat::Legacy);
     CHECK(c.wrapper_key.empty());

@@ -138,7 +138,8 @@ TEST_CASE("official dense heatmaps are reproduced") {
       const std::string size = key.substr(6, img - 6);
       const int64_t image = std::stoll(key.substr(img + 4, cls - img - 4));
       const int64_t klass = std::stoll(key.substr(cls + 6));
-      CAPTURE(key);
+      const std::string map_key = key;  // CAPTURE cannot name a structured binding (clang)
+      CAPTURE(map_key);
       DenseOptions o;
       o.classes = {klass};
       const DenseMap map = compute_dense_evidence(loaded.net, reference.at("input_" + size).slice(0, image, image + 1), o);
@@ -182,9 +183,10 @@ TEST_CASE("Winograd 3x3 convolution equals the direct one") {
   const torch::Device device = test_device();
   for (const auto& [n, cin, cout, h, w] : std::vector<std::array<int64_t, 5>>{
            {1, 3, 5, 3, 3}, {2, 8, 4, 7, 10}, {3, 16, 16, 12, 9}, {1, 128, 128, 20, 20}}) {
-    CAPTURE(cin);
-    CAPTURE(h);
-    CAPTURE(w);
+    const int64_t in_channels = cin, height = h, width = w;  // CAPTURE cannot name a structured binding (clang)
+    CAPTURE(in_channels);
+    CAPTURE(height);
+    CAPTURE(width);
     const auto x = torch::randn({n, cin, h, w}, device).contiguous(torch::MemoryFormat::ChannelsLast);
     const auto weight = torch::randn({cout, cin, 3, 3}, device) / std::sqrt(9.0 * double(cin));
     const auto bias = torch::randn({cout}, device);

@@ -36,14 +36,16 @@ TEST_CASE("official outputs are reproduced") {
   std::ifstream manifest_file(official("manifest.json"));
   const auto manifest = nlohmann::json::parse(manifest_file);
   for (const auto& [model_name, model] : manifest["models"].items()) {
-    CAPTURE(model_name);
+    const std::string model_key = model_name;  // CAPTURE cannot name a structured binding (clang)
+    CAPTURE(model_key);
     LoadOptions load_options;
     load_options.device = test_device();
     const LoadedModel loaded = load_model(fixture(model_name + ".pth.tar"), load_options);
     BagNet net = loaded.net;
     const auto reference = read_reference(official(model["reference"].get<std::string>()));
     for (const auto& [size, names] : manifest["images"].items()) {
-      CAPTURE(size);
+      const std::string size_key = size;
+      CAPTURE(size_key);
       const torch::Tensor input = reference.at("input_" + size);
       const torch::Tensor official_logits = reference.at("logits_" + size);
       const torch::Tensor official_map = reference.at("logit_map_" + size);  // [N, H', W', K]

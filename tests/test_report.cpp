@@ -384,3 +384,24 @@ TEST_CASE("reports.jsonl streamed: visited and rewritten in index order, one at 
   CHECK_THROWS_WITH_AS(sort_report_lines(path), doctest::Contains("reported twice"), Error);
   CHECK(read_report_lines(path, false).size() == 2);  // left alone
 }
+
+TEST_CASE("reports.jsonl: a report document without its schema's fields is bad input at its line (fuzz finding)") {
+  // Found by fuzz_report_lines: a line of the right schema and version whose decision lacked a field
+  // made ReportSummary throw nlohmann's out_of_range out of the reader (tests/fuzz/corpus/report_lines/
+  // regression-missing-field.jsonl).
+  const std::string path = scratch("fields.jsonl");
+  const nlohmann::json good = {{"schema", kReportSchema}, {"version", kReportVersion},
+                               {"image", {{"index", 0}, {"source", "s"}}}, {"model", {{"sha256", "x"}}},
+                               {"predictions", nlohmann::json::array()},
+                               {"classes", nlohmann::json::array({{{"evidence_check", {{"matches", true}}}}})},
+                               {"decision", nullptr}};
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << good.dump() << '\n';
+  }
+  ReportSummary summary;
+  auto add = [&](const nlohmann::json& r) { summary.add(r); };
+  CHECK_THROWS_WITH_AS(visit_report_lines(path, add), doctest::Contains("fields.jsonl:1: a report without the fields"), Error);
+  CHECK_THROWS_WITH_AS(scan_report_lines(path, false, add), doctest::Contains("difference"), Error);
+  CHECK_THROWS_WITH_AS(sort_report_lines(path, add), doctest::Contains(":1:"), Error);
+}

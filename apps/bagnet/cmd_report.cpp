@@ -59,16 +59,17 @@ struct ReportFolder {
     jsonl = (fs::path(dir) / "reports.jsonl").string();
     const nlohmann::json identity = run_identity(samples, probe, shard, shards);
     if (const auto earlier = read_run_identity(dir)) check_same_run(*earlier, identity, dir, true);
-    const std::vector<nlohmann::json> existing = read_report_lines(jsonl, true);
-    for (const auto& r : existing) {
+    // One report at a time: resuming a large run must not hold its reports in memory.
+    bool first = true;
+    scan_report_lines(jsonl, true, [&](const nlohmann::json& r) {
       const int64_t index = r["image"]["index"].get<int64_t>();
       BAGNET_CHECK(index < samples.size() && r["image"]["source"] == json_path(samples.info(index).source),
                    ErrorKind::InvalidArgument, jsonl, " holds a report of sample ", index, " (",
                    r["image"]["source"].get<std::string>(), ") that is not among these inputs; use another -o folder");
+      if (first) check_same_report_kind(r, probe, jsonl, "; use another -o folder");  // folders without run.json
+      first = false;
       done.insert(index);
-    }
-    if (!existing.empty())  // folders without run.json
-      check_same_report_kind(existing.front(), probe, jsonl, "; use another -o folder");
+    });
     write_run_identity(dir, identity);
     for (const char* sub : {"maps", "images"}) {
       if (!with_maps) break;

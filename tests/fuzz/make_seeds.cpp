@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
 
   // The pickles inside both files, one per seed.
   const auto* bytes = reinterpret_cast<const uint8_t*>(model.data());
-  for (const auto& entry : detail::read_zip(bytes, model.size(), "tiny model"))
+  for (const auto& entry : bagnet::detail::read_zip(bytes, model.size(), "tiny model"))
     if (entry.name.size() > 4 && entry.name.substr(entry.name.size() - 4) == ".pkl")
       put(corpus / "unpickler", "model-file-data.pkl", std::string(reinterpret_cast<const char*>(entry.data), entry.size));
   put(corpus / "unpickler", "legacy-header.pkl", test::legacy_header());

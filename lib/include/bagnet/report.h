@@ -205,6 +205,9 @@ void sort_report_lines(const std::string& path, const std::function<void(const n
 // newline (a killed writer) is dropped, and with `repair` the file is truncated before it. Any other
 // unparsable line throws Error(BadInput) naming the file and line.
 std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repair);
+// The same, one report at a time in file order (memory does not grow with the file): `visit` is
+// called with each complete line's report. A missing file has no reports.
+void scan_report_lines(const std::string& path, bool repair, const std::function<void(const nlohmann::json&)>& visit);
 // Calls `visit` with each report of reports.jsonl in image.index order, one at a time, so memory
 // does not grow with the file; the same checks as read_report_lines (no repair), and a sample
 // reported twice throws Error(BadInput).

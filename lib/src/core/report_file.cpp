@@ -34,6 +34,17 @@ nlohmann::json parse_report_line(const std::string& text, const std::string& pat
   return report;
 }
 
+// Hands one report to a reader. Readers take the schema's fields as given; a line that is a report
+// document but lacks one, or has it with another type, is bad input at this line, not a crash.
+void hand_over(const std::function<void(const nlohmann::json&)>& visit, const nlohmann::json& report,
+               const std::string& path, size_t line) {
+  try {
+    visit(report);
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::BadInput, path, ":", line, ": a report without the fields of its schema (", e.what(), ")");
+  }
+}
+
 }  // namespace
 
 void visit_report_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& visit) {
@@ -64,35 +75,39 @@ void visit_report_lines(const std::string& path, const std::function<void(const 
     text.resize(w.length);
     in.read(text.data(), static_cast<std::streamsize>(w.length));
     BAGNET_CHECK(in.good(), ErrorKind::BadInput, path, ": changed while being read");
-    visit(parse_report_line(text, path, w.line));
+    hand_over(visit, parse_report_line(text, path, w.line), path, w.line);
   }
+}
+
+void scan_report_lines(const std::string& path, bool repair, const std::function<void(const nlohmann::json&)>& visit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return;
+    fail(ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
+  }
+  std::string text;
+  std::streamoff complete = 0;  // bytes of the complete lines read so far
+  for (size_t line = 1; std::getline(in, text); ++line) {
+    if (in.eof()) {
+      // A torn last line: the writer was killed before its newline. Everything before it stands.
+      if (repair) {
+        in.close();
+        std::error_code ec;
+        std::filesystem::resize_file(path, static_cast<uintmax_t>(complete), ec);
+        BAGNET_CHECK(!ec, ErrorKind::BadInput, path, ": cannot truncate the incomplete last line (", ec.message(), ")");
+      }
+      return;
+    }
+    hand_over(visit, parse_report_line(text, path, line), path, line);
+    complete += static_cast<std::streamoff>(text.size()) + 1;
+  }
+  BAGNET_CHECK(!in.bad(), ErrorKind::BadInput, path, ": read error");
 }
 
 std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repair) {
   std::vector<nlohmann::json> out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) return out;
-    fail(ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
-  }
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t start = 0, line = 0;
-  while (start < text.size()) {
-    const size_t end = text.find('\n', start);
-    ++line;
-    if (end == std::string::npos) {
-      // A torn last line: the writer was killed before its newline. Everything before it stands.
-      if (repair) {
-        std::error_code ec;
-        std::filesystem::resize_file(path, start, ec);
-        BAGNET_CHECK(!ec, ErrorKind::BadInput, path, ": cannot truncate the incomplete last line (", ec.message(), ")");
-      }
-      break;
-    }
-    out.push_back(parse_report_line(text.substr(start, end - start), path, line));
-    start = end + 1;
-  }
+  scan_report_lines(path, repair, [&](const nlohmann::json& report) { out.push_back(report); });
   return out;
 }
 
