@@ -11,4 +11,5 @@ int run_browse(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_heatmap(int argc, char** argv);
+int run_compare(int argc, char** argv);
 }  // namespace bagnet::cli

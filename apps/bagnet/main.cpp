@@ -31,6 +31,7 @@ const Command kCommands[] = {
     {"train", "train a BagNet (from scratch or fine-tuned) on an image dataset", bagnet::cli::run_train},
     {"eval", "top-1/top-5 accuracy, confusion matrix and mistakes on a dataset", bagnet::cli::run_eval},
     {"heatmap", "draw evidence maps of images or directories as PNG pictures", bagnet::cli::run_heatmap},
+    {"compare", "a BagNet against another network: errors, sensitivity, interactions, deletion", bagnet::cli::run_compare},
 };
 
 void print_usage(std::ostream& out) {

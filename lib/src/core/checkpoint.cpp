@@ -206,12 +206,18 @@ void parse_legacy(const std::vector<uint8_t>& bytes, const std::string& what, Ch
 }
 
 void parse_zip(const std::vector<uint8_t>& bytes, const std::string& what, Checkpoint& out) {
+  // TorchScript archives (torch.jit.save) hold code: a program, never read as weights.
+  BAGNET_CHECK(!detail::is_torchscript_archive(detail::zip_entry_names(bytes.data(), bytes.size(), what)),
+               ErrorKind::BadInput, what,
+               ": a TorchScript file (a program, not a checkpoint of weights); it is read only as the other "
+               "model of `bagnet compare --model`");
   const auto entries = detail::read_zip(bytes.data(), bytes.size(), what);
   // Every record lives under one top-level folder whose name varies ("archive", the file stem, ...).
   const detail::ZipEntry* pickle = nullptr;
   std::string folder;
   for (const auto& e : entries) {
     const auto slash = e.name.find('/');
+
     if (slash != std::string::npos && e.name.substr(slash + 1) == "data.pkl") {
       pickle = &e;
       folder = e.name.substr(0, slash + 1);

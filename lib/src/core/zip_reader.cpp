@@ -84,6 +84,18 @@ class Archive {
     return entry;
   }
 
+  // The name of the central directory entry at `at` (advanced past it), nothing else checked.
+  std::string name(uint64_t& at) const {
+    need(at, kCentralHeaderSize, "central directory entry");
+    const uint8_t* h = data_ + at;
+    if (read_le<uint32_t>(h) != kCentralHeader) corrupt("bad central directory signature");
+    const uint64_t name_length = read_le<uint16_t>(h + 28), extra_length = read_le<uint16_t>(h + 30),
+                   comment_length = read_le<uint16_t>(h + 32);
+    need(at + kCentralHeaderSize, name_length + extra_length + comment_length, "central directory entry");
+    at += kCentralHeaderSize + name_length + extra_length + comment_length;
+    return std::string(reinterpret_cast<const char*>(h + kCentralHeaderSize), name_length);
+  }
+
  private:
   // zip64 extra field: the 64-bit values present are those whose 32-bit field is saturated.
   void zip64_extra(const uint8_t* extra, uint64_t extra_length, uint64_t& unpacked, uint64_t& packed,
@@ -126,6 +138,24 @@ std::vector<ZipEntry> read_zip(const uint8_t* data, size_t size, const std::stri
   uint64_t at = directory.offset;
   for (uint64_t i = 0; i < directory.count; ++i) entries.push_back(archive.entry(at));
   return entries;
+}
+
+std::vector<std::string> zip_entry_names(const uint8_t* data, size_t size, const std::string& what) {
+  const Archive archive(data, size, what);
+  const Directory directory = archive.directory();
+  std::vector<std::string> names;
+  uint64_t at = directory.offset;
+  for (uint64_t i = 0; i < directory.count; ++i) names.push_back(archive.name(at));
+  return names;
+}
+
+bool is_torchscript_archive(const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    const size_t slash = name.find('/');
+    if (slash != std::string::npos && (name.compare(slash + 1, 5, "code/") == 0 || name.substr(slash + 1) == "constants.pkl"))
+      return true;
+  }
+  return false;
 }
 
 }  // namespace bagnet::detail
