@@ -160,6 +160,21 @@ TEST_CASE("model file: inconsistent metadata is refused, damaged files are error
   CHECK_THROWS_AS(save_model_file(scratch("bad.pt").string(), state_dict_of(net), bad), Error);
   CHECK(!fs::exists(scratch("bad.pt")));
 
+  // Numbers out of range are refused before any conversion (fuzz_model_meta found resize 9.9e64 to be
+  // undefined behaviour: tests/fuzz/corpus/model_meta/regression-huge-resize.json).
+  const std::string good = meta_to_json(make_meta(arch));
+  auto with = [&](const std::string& key, const std::string& value) {
+    nlohmann::json j = nlohmann::json::parse(good);
+    j["input"][key] = nlohmann::json::parse(value);
+    return j.dump();
+  };
+  for (const std::string json : {with("resize", "9.87e64"), with("crop", "2.5"), with("channels", "18446744073709551615"),
+                                 with("mean", "[1e300]"), with("std", "[\"x\"]")}) {
+    CAPTURE(json);
+    CHECK_THROWS_WITH_AS(meta_from_json(json, "m.pt"), doctest::Contains("m.pt: "), Error);
+  }
+  CHECK(meta_from_json(with("mean", "[0.25]"), "m.pt").input.mean == std::vector<float>{0.25f});
+
   for (const std::string json : {std::string("{"), std::string(R"({"format":"other","version":1})"),
                                  std::string(R"({"format":"bagnet-lens model","version":2})"),
                                  meta_to_json(make_meta(arch)).replace(2, 0, "\"x\":1,")}) {

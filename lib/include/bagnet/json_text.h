@@ -7,6 +7,7 @@
 // never fails on a string that escaped this rule (it is replaced by U+FFFD there).
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace bagnet {
@@ -21,5 +22,12 @@ std::string path_from_json(const std::string& text);
 
 // `document.dump(indent)` that never throws on invalid UTF-8 (see above).
 std::string to_json_text(const nlohmann::json& document, int indent = -1);
+
+// Numbers from files strangers may have written. nlohmann's get<int64_t>() of 1e300, or get<float>()
+// of 1e300, is undefined behaviour (an out-of-range conversion); these check first. An integer must
+// be a JSON integer within int64_t, a float a finite number within float's range; otherwise
+// Error(BadInput) "<what>: expected ..., got ...".
+int64_t json_integer(const nlohmann::json& value, const std::string& what);
+float json_float(const nlohmann::json& value, const std::string& what);
 
 }  // namespace bagnet

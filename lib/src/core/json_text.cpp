@@ -1,4 +1,8 @@
 #include <bagnet/json_text.h>
+#include <bagnet/error.h>
+
+#include <cfloat>
+#include <cmath>
 
 #include <cstdint>
 
@@ -83,6 +87,21 @@ std::string path_from_json(const std::string& text) {
 
 std::string to_json_text(const nlohmann::json& document, int indent) {
   return document.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+int64_t json_integer(const nlohmann::json& value, const std::string& what) {
+  if (value.is_number_integer() && !value.is_number_unsigned()) return value.get<int64_t>();
+  if (value.is_number_unsigned() && value.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX))
+    return static_cast<int64_t>(value.get<uint64_t>());
+  fail(ErrorKind::BadInput, what, ": expected an integer, got ", to_json_text(value).substr(0, 40));
+}
+
+float json_float(const nlohmann::json& value, const std::string& what) {
+  if (value.is_number()) {
+    const double v = value.get<double>();
+    if (std::isfinite(v) && std::abs(v) <= static_cast<double>(FLT_MAX)) return static_cast<float>(v);
+  }
+  fail(ErrorKind::BadInput, what, ": expected a finite number in float's range, got ", to_json_text(value).substr(0, 40));
 }
 
 }  // namespace bagnet

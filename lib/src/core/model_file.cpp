@@ -58,16 +58,19 @@ ModelMeta meta_from_json(const std::string& text, const std::string& what) {
     const json j = json::parse(text);
     BAGNET_CHECK(j.at("format") == "bagnet-lens model", ErrorKind::BadInput, what, ": unknown model format ",
                  j.at("format").dump());
-    BAGNET_CHECK(j.at("version").get<int>() == 1, ErrorKind::BadInput, what, ": model format version ",
+    BAGNET_CHECK(json_integer(j.at("version"), what + ": version") == 1, ErrorKind::BadInput, what, ": model format version ",
                  j.at("version").dump(), " is newer than this program (1)");
     m.arch = parse_arch(j.at("architecture").get<std::string>());
     m.class_names = j.at("classes").get<std::vector<std::string>>();
     const json& in = j.at("input");
-    m.input.channels = in.at("channels").get<int64_t>();
-    m.input.resize = in.at("resize").is_null() ? std::nullopt : std::optional<int64_t>(in.at("resize").get<int64_t>());
-    m.input.crop = in.at("crop").is_null() ? std::nullopt : std::optional<int64_t>(in.at("crop").get<int64_t>());
-    m.input.mean = in.at("mean").get<std::vector<float>>();
-    m.input.std = in.at("std").get<std::vector<float>>();
+    // Checked conversions: a number out of range would be undefined behaviour (fuzz finding).
+    m.input.channels = json_integer(in.at("channels"), what + ": input.channels");
+    m.input.resize = in.at("resize").is_null() ? std::nullopt : std::optional<int64_t>(json_integer(in.at("resize"), what + ": input.resize"));
+    m.input.crop = in.at("crop").is_null() ? std::nullopt : std::optional<int64_t>(json_integer(in.at("crop"), what + ": input.crop"));
+    m.input.mean.clear();
+    m.input.std.clear();
+    for (const auto& v : in.at("mean")) m.input.mean.push_back(json_float(v, what + ": input.mean"));
+    for (const auto& v : in.at("std")) m.input.std.push_back(json_float(v, what + ": input.std"));
     m.training = j.value("training", json::object()).dump();
     if (j.contains("resume")) m.resume = j.at("resume").dump();
   } catch (const json::exception& e) {

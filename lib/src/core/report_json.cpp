@@ -182,12 +182,13 @@ void ReportSummary::add(const json& r) {
   const auto& d = r.at("decision");
   if (d.is_null()) return;
   ++labelled_;
-  const int64_t t = d.at("true_class").get<int64_t>(), p = d.at("predicted").get<int64_t>();
+  // Checked: a float where a class belongs would be an out-of-range conversion (undefined behaviour).
+  const int64_t t = json_integer(d.at("true_class"), "decision.true_class"), p = json_integer(d.at("predicted"), "decision.predicted");
   names_[t] = d.at("true_name").get<std::string>();
   names_[p] = d.at("predicted_name").get<std::string>();
   auto& cls = per_class_[t];
   ++cls.first;
-  if (d.at("true_rank").get<int64_t>() <= static_cast<int64_t>(r.at("predictions").size())) ++in_top_k_;
+  if (json_integer(d.at("true_rank"), "decision.true_rank") <= static_cast<int64_t>(r.at("predictions").size())) ++in_top_k_;
   if (d.at("correct").get<bool>()) {
     ++correct_;
     ++cls.second;
