@@ -218,7 +218,9 @@ std::vector<std::pair<std::string, cv::Mat>> compare_plots(const nlohmann::json&
     const auto& c = j.at(name);
     Plot p;
     const bool deletion = std::string(name) == "deletion";
-    p.title = std::string(deletion ? "Deletion" : "Insertion (from a blurred image)") + " in the order of the BagNet's evidence";
+    const std::string fill = s.at("fill").get<std::string>() == "blur" ? "its blur" : "its mean colour";
+    p.title = std::string(deletion ? "Deletion (to " + fill + ")" : "Insertion (from " + fill + ")") +
+              " in the order of the BagNet's evidence";
     p.x_label = deletion ? "fraction of the image deleted (patch centres, best first)" : "fraction of the image inserted (patch centres, best first)";
     p.y_label = "probability of the class (mean)";
     const std::vector<double> f = numbers(c.at("fractions"));
