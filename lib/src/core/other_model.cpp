@@ -1,5 +1,6 @@
 // The "other network" of a comparison: a TorchScript module or a model bagnet-lens reads, fed the
 // BagNet's input converted to its own convention, its output checked against the class count.
+#include "file_bytes.h"
 #include "zip_reader.h"
 
 #include <bagnet/compare.h>
@@ -16,11 +17,6 @@ namespace bagnet {
 
 namespace {
 
-std::vector<uint8_t> read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  BAGNET_CHECK(in.good(), ErrorKind::BadInput, path, ": cannot open");
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // The BagNet's normalised input -> the other model's convention.
 torch::Tensor convert_input(torch::Tensor x, const InputSpec& bagnet_spec, bool to_raw, const InputSpec* own_spec,
@@ -131,7 +127,7 @@ class LoadedOtherModel : public OtherModel {
 bool is_torchscript_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return false;
-  const std::vector<uint8_t> bytes = read_whole_file(path);
+  const std::vector<uint8_t> bytes = detail::read_file_bytes(path);
   if (!detail::looks_like_zip(bytes.data(), bytes.size())) return false;
   try {
     return detail::is_torchscript_archive(detail::zip_entry_names(bytes.data(), bytes.size(), path));
