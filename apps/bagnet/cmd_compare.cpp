@@ -90,18 +90,6 @@ CompareFlags read_compare_flags(const cxxopts::ParseResult& parsed) {
   return f;
 }
 
-// `limit` samples drawn uniformly without replacement (seeded), in index order; all when 0.
-std::vector<int64_t> chosen_samples(int64_t total, int64_t limit, uint64_t seed) {
-  std::vector<int64_t> all(static_cast<size_t>(total));
-  std::iota(all.begin(), all.end(), 0);
-  if (limit == 0 || limit >= total) return all;
-  std::mt19937_64 rng(seed);
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(static_cast<size_t>(limit));
-  std::sort(all.begin(), all.end());
-  return all;
-}
-
 nlohmann::json image_line(const ImageComparison& c, const SampleInfo& info) {
   nlohmann::json drops = nlohmann::json::array();
   for (const auto& d : c.sensitivity)
@@ -219,7 +207,7 @@ int run_compare(int argc, char** argv) {
     lines.open(lines_tmp, std::ios::binary | std::ios::trunc);
     BAGNET_CHECK(lines.good(), ErrorKind::BadInput, lines_tmp, ": cannot write");
   }
-  const std::vector<int64_t> chosen = chosen_samples(samples.size(), flags.limit, flags.measure.seed);
+  const std::vector<int64_t> chosen = random_subset(samples.size(), flags.limit, flags.measure.seed);
   // One probe before the loop: a model that throws, or answers in another shape, fails once, not per sample.
   for (const int64_t index : chosen) {
     torch::Tensor probe;

@@ -12,4 +12,5 @@ int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_heatmap(int argc, char** argv);
 int run_compare(int argc, char** argv);
+int run_diff(int argc, char** argv);
 }  // namespace bagnet::cli

@@ -32,6 +32,7 @@ const Command kCommands[] = {
     {"eval", "top-1/top-5 accuracy, confusion matrix and mistakes on a dataset", bagnet::cli::run_eval},
     {"heatmap", "draw evidence maps of images or directories as PNG pictures", bagnet::cli::run_heatmap},
     {"compare", "a BagNet against another network: errors, sensitivity, interactions, deletion", bagnet::cli::run_compare},
+    {"diff", "two BagNets on the same data: changed decisions, fixed and new mistakes, where evidence moved", bagnet::cli::run_diff},
 };
 
 void print_usage(std::ostream& out) {

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <numeric>
+#include <random>
 
 namespace bagnet::cli {
 
@@ -63,6 +65,17 @@ void Samples::use_model_classes(const std::vector<std::string>& model_names) {
 cv::Mat Samples::image(int64_t index) const {
   int64_t local = 0;
   return locate(index, local).image(local);
+}
+
+std::vector<int64_t> random_subset(int64_t total, int64_t limit, uint64_t seed) {
+  std::vector<int64_t> all(static_cast<size_t>(total));
+  std::iota(all.begin(), all.end(), 0);
+  if (limit == 0 || limit >= total) return all;
+  std::mt19937_64 rng(seed);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(static_cast<size_t>(limit));
+  std::sort(all.begin(), all.end());
+  return all;
 }
 
 std::pair<int64_t, int64_t> parse_shard(const std::string& text) {

@@ -44,6 +44,10 @@ class Samples {
   const Part& locate(int64_t index, int64_t& local) const;
 };
 
+// `limit` sample indices of 0..total-1 drawn uniformly without replacement (seeded), in increasing
+// order; all of them when limit is 0 or >= total (--limit of compare and diff).
+std::vector<int64_t> random_subset(int64_t total, int64_t limit, uint64_t seed);
+
 // Parses "--shard I/N" (0 <= I < N); "" means 0/1.
 std::pair<int64_t, int64_t> parse_shard(const std::string& text);
 

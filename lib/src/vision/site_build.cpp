@@ -89,20 +89,6 @@ std::string replace_all(std::string text, const std::string& from, const std::st
   return text;
 }
 
-std::string html_escape(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 json list_columns(const std::vector<ListRow>& rows) {
   json index = json::array(), truth = json::array(), pred = json::array(), prob = json::array(),
        margin = json::array(), gap = json::array(), flip = json::array(), thumb = json::array(),
@@ -399,7 +385,7 @@ SiteResult build_site(const std::string& report_dir, const SiteOptions& options)
   const std::string title = options.title.empty()
                                 ? "bagnet-lens · " + fs::path(model.value("file", std::string("model"))).filename().string()
                                 : options.title;
-  const std::string page = replace_all(replace_all(assets::site_index_html, "@SITE@", dirs.name), "@TITLE@", html_escape(title));
+  const std::string page = replace_all(replace_all(assets::site_index_html, "@SITE@", dirs.name), "@TITLE@", detail::html_escape(title));
   const std::string index_html = (fs::path(report_dir) / "index.html").string();
   write_text_atomically(index_html, page);  // the switch: from here on the new generation is live
   for (const auto& g : old) fs::remove_all(g, ec);  // best effort; a leftover is removed next time

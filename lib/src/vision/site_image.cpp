@@ -33,6 +33,20 @@ std::string png_data_url(const cv::Mat& bgr) {
   return out;
 }
 
+std::string html_escape(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 double round_significant(double value, int digits) {
   if (value == 0 || !std::isfinite(value)) return std::isfinite(value) ? value : 0.0;
   char text[32];

@@ -21,6 +21,9 @@ struct SiteDirs {
 // of thousands of tiny files cost far more disk blocks and time than their bytes).
 std::string png_data_url(const cv::Mat& bgr);
 
+// Text for HTML (element content and quoted attributes): & < > " escaped.
+std::string html_escape(const std::string& text);
+
 // Rounds to `digits` significant digits, so the site's JSON stays short.
 double round_significant(double value, int digits = 4);
 
