@@ -118,8 +118,8 @@ void print_text(const nlohmann::json& j) {
     std::cout << "class                   samples  --against  --weights   change  fixed  introduced\n";
     for (const auto& c : j["per_class"])
       std::cout << std::left << std::setw(22) << c["name"].get<std::string>().substr(0, 22) << std::right << std::setw(9)
-                << c["samples"] << std::setw(11) << num(c["against_accuracy"], 4) << std::setw(11) << num(c["weights_accuracy"], 4)
-                << std::setw(9) << num(c["change"], 4) << std::setw(7) << c["fixed"] << std::setw(12) << c["introduced"] << "\n";
+                << c["samples"].get<int64_t>() << std::setw(11) << num(c["against_accuracy"], 4) << std::setw(11) << num(c["weights_accuracy"], 4)
+                << std::setw(9) << num(c["change"], 4) << std::setw(7) << c["fixed"].get<int64_t>() << std::setw(12) << c["introduced"].get<int64_t>() << "\n";
   }
 }
 
