@@ -1,6 +1,7 @@
 // Heatmap rendering: colour maps and scales, colour-bar ticks, where cells land on pixels
 // (patch-aligned and smooth, model-input and original frames), uncovered pixels, global scales,
 // and a golden picture.
+#include <bagnet/diff_view.h>
 #include <bagnet/error.h>
 #include <bagnet/patch_grid.h>
 #include <bagnet/render.h>
@@ -617,4 +618,33 @@ TEST_CASE("README shows exactly the commands scripts/figures.sh makes its figure
   }
   CHECK(commands >= 3);
   CHECK(figures == commands);
+}
+
+TEST_CASE("render_diff_figure: image and three maps on one scale, strongest cells outlined where they are") {
+  EvidenceShift s;
+  s.to_class = 1;
+  s.from_class = 0;
+  s.stride = 1;
+  s.patch = 5;
+  s.margin_a = torch::zeros({20, 24});
+  s.margin_b = torch::zeros({20, 24});
+  s.margin_a[10][6] = 4.0f;
+  s.difference = s.margin_a - s.margin_b;
+  s.toward_a = {{10, 6, 4.0, Box{8, 4, 5, 5}}};  // the 5 x 5 box centred on cell (10, 6)
+  const cv::Mat grey(20, 24, CV_32FC1, cv::Scalar(0.5));
+  const Figure f = render_diff_figure(grey, ImageTransform::identity(20, 24), s, {"zero", "one"});
+  REQUIRE(f.tiles.size() == 4);  // image, before, after, difference
+  CHECK(f.scale.clip > 0);
+  // The box's top-left corner in the difference tile (and on the image) is drawn black, the tile's
+  // pixel next to it outside the box is not.
+  for (const size_t tile : {size_t{0}, size_t{3}}) {
+    const cv::Rect& t = f.tiles[tile];
+    const cv::Vec3b corner = f.rgb.at<cv::Vec3b>(t.y + 8 * f.zoom, t.x + 4 * f.zoom + f.zoom);
+    CHECK(corner == cv::Vec3b(0, 0, 0));
+    const cv::Vec3b outside = f.rgb.at<cv::Vec3b>(t.y + 2 * f.zoom, t.x + 16 * f.zoom);
+    CHECK(outside != cv::Vec3b(0, 0, 0));
+  }
+  EvidenceShift wrong = s;
+  wrong.difference = torch::zeros({3});
+  CHECK_THROWS_AS(render_diff_figure(grey, ImageTransform::identity(20, 24), wrong, {}), Error);
 }

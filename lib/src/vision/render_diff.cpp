@@ -57,15 +57,14 @@ Figure render_diff_figure(const cv::Mat& original, const ImageTransform& transfo
                           const std::vector<std::string>& names, const std::string& colormap) {
   BAGNET_CHECK(shift.difference.defined() && shift.difference.dim() == 2, ErrorKind::InvalidArgument,
                "diff figure: expected a [rows, cols] difference map");
-  MapLayout layout;
-  layout.rows = shift.difference.size(0);
-  layout.cols = shift.difference.size(1);
-  layout.input_height = transform.input_height;
-  layout.input_width = transform.input_width;
-  layout.stride = shift.stride;
-  layout.patch = shift.patch;
-  layout.first_centre = 0.5;  // dense: cell i is centred on pixel stride * i
-  layout.covered = Box{0, 0, layout.input_height, layout.input_width};
+  // The maps are dense maps (cell i centred on pixel stride * i): laid out as every dense map is.
+  DenseMap grid;
+  grid.logits = shift.difference.view({1, 1, shift.difference.size(0), shift.difference.size(1)});
+  grid.stride = shift.stride;
+  grid.patch = shift.patch;
+  grid.input_height = transform.input_height;
+  grid.input_width = transform.input_width;
+  const MapLayout layout = layout_of(grid);
   const std::string a = class_name(names, shift.to_class), b = class_name(names, shift.from_class);
   RenderOptions options;
   options.style = Style::Panel;
