@@ -252,6 +252,26 @@ TEST_CASE("browse rebuilds atomically; what is not a report of this version is r
   r = run("browse " + q(old));
   CHECK(r.code == 3);
   CHECK(r.err.find("version 1") != std::string::npos);
+  // Hostile numbers and missing fields (a folder from a stranger): one line each, exit 3, never the
+  // JSON library's exception or an out-of-range conversion (UBSan would flag that).
+  const std::vector<std::pair<std::string, std::string>> edits = {
+      {"reports.jsonl", "\"true_class\":[0-9]+"}, {"reports.jsonl", "\"probability\":[-0-9.e]+"},
+      {"reports.jsonl", "\"predictions\":"}, {"summary.json", "\"reported\": [0-9]+"}};
+  const std::vector<std::string> replacements = {"\"true_class\":1e300", "\"probability\":\"high\"", "\"predictionz\":",
+                                                 "\"reported\": 9.9e300"};
+  for (size_t e = 0; e < edits.size(); ++e) {
+    const fs::path hostile = dir / ("hostile-" + std::to_string(e));
+    fs::remove_all(hostile);
+    fs::copy(out, hostile, fs::copy_options::recursive);
+    const fs::path file = hostile / edits[e].first;
+    const std::string text = std::regex_replace(slurp_file(file), std::regex(edits[e].second), replacements[e]);
+    REQUIRE(text != slurp_file(file));
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+    r = run("browse " + q(hostile));
+    CHECK_MESSAGE(r.code == 3, edits[e].second << ": " << r.err);
+    CHECK(r.err.rfind("error: ", 0) == 0);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
   const fs::path plain = dir / "plain";
   REQUIRE(run("report " + q(data) + kModel + " --topk 2 --patches 1 -o " + q(plain)).code == 0);
   r = run("browse " + q(plain));

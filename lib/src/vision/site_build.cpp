@@ -47,7 +47,7 @@ json read_summary(const std::string& dir) {
   }
   BAGNET_CHECK(summary.is_object() && summary.value("schema", "") == kSummarySchema, ErrorKind::BadInput,
                path.string(), ": not a ", kSummarySchema, " document");
-  BAGNET_CHECK(summary.value("version", 0) == kSummaryVersion, ErrorKind::BadInput, path.string(),
+  BAGNET_CHECK(summary.value("version", json()) == kSummaryVersion, ErrorKind::BadInput, path.string(),
                ": summary version ", summary.value("version", json()).dump(), ", this program reads version ",
                kSummaryVersion);
   return summary;
@@ -192,7 +192,7 @@ class TopPatches {
     std::vector<std::pair<double, json>> kept;
     for (auto& p : patches_) {
       if (static_cast<int64_t>(kept.size()) >= limit_) break;
-      if (++used[p.second.at("index").get<int64_t>()] <= per_sample_) kept.push_back(std::move(p));
+      if (++used[json_integer(p.second.at("index"), "atlas patch index")] <= per_sample_) kept.push_back(std::move(p));
     }
     patches_ = std::move(kept);
   }
@@ -216,23 +216,26 @@ class RunDigest {
   }
 
   void add(const json& r) {
-    const int64_t index = r.at("image").at("index").get<int64_t>();
+    const int64_t index = json_integer(r.at("image").at("index"), "report image.index");
     for (const auto& p : r.at("predictions")) note(p.at("class"), p.at("name"));
     for (const auto& c : r.at("classes")) {
       note(c.at("class"), c.at("name"));
       const json& top = c.at("top_positive");
-      const int64_t cls = c.at("class").get<int64_t>();
+      const int64_t cls = json_integer(c.at("class"), "report classes[].class");
       if (!top.empty() && cls >= 0 && cls < static_cast<int64_t>(by_class_.size()))
-        by_class_[cls].add(top[0].at("logit").get<double>(), {{"index", index}, {"cell", top[0].at("cell")},
-                                                               {"logit", top[0].at("logit")}, {"box", top[0].at("box_original")}});
+        by_class_[cls].add(detail::json_number(top[0].at("logit"), "report top_positive[].logit"),
+                           {{"index", index}, {"cell", top[0].at("cell")}, {"logit", top[0].at("logit")},
+                            {"box", top[0].at("box_original")}});
     }
     const json& d = r.at("decision");
     if (!d.is_object() || d.at("correct").get<bool>()) return;
-    const auto key = std::make_pair(d.at("true_class").get<int64_t>(), d.at("predicted").get<int64_t>());
+    const auto key = std::make_pair(json_integer(d.at("true_class"), "report decision.true_class"),
+                                    json_integer(d.at("predicted"), "report decision.predicted"));
     auto it = by_pair_.try_emplace(key, options_.atlas_patches, 2).first;
     for (const auto& p : d.at("margin_patches"))
-      it->second.add(p.at("margin").get<double>(), {{"index", index}, {"cell", p.at("cell")}, {"margin", p.at("margin")},
-                                                    {"share", p.at("share")}, {"box", p.at("box_original")}});
+      it->second.add(detail::json_number(p.at("margin"), "report margin_patches[].margin"),
+                     {{"index", index}, {"cell", p.at("cell")}, {"margin", p.at("margin")}, {"share", p.at("share")},
+                      {"box", p.at("box_original")}});
   }
 
   const std::vector<std::string>& names() const { return names_; }
@@ -242,7 +245,8 @@ class RunDigest {
     for (const auto& pair : pairs) {
       if (static_cast<int64_t>(pair_atlas.size()) >= options_.atlas_pairs) break;
       json entry = pair;
-      entry["patches"] = by_pair_.at({pair.at("true").get<int64_t>(), pair.at("pred").get<int64_t>()}).result();
+      entry["patches"] =
+          by_pair_.at({json_integer(pair.at("true"), "confusion pair"), json_integer(pair.at("pred"), "confusion pair")}).result();
       pair_atlas.push_back(entry);
     }
     json class_atlas = json::array();
@@ -255,7 +259,7 @@ class RunDigest {
 
  private:
   void note(const json& cls, const json& name) {
-    const int64_t c = cls.get<int64_t>();
+    const int64_t c = json_integer(cls, "report class");
     if (c >= 0 && c < static_cast<int64_t>(names_.size()) && name.is_string()) names_[c] = name.get<std::string>();
   }
   const SiteOptions& options_;
@@ -307,7 +311,9 @@ uint64_t folder_bytes(const fs::path& dir) {
 
 }  // namespace
 
-SiteResult build_site(const std::string& report_dir, const SiteOptions& options) {
+namespace {
+
+SiteResult build_site_from(const std::string& report_dir, const SiteOptions& options) {
   const Colormap& cmap = find_colormap(options.colormap);
   BAGNET_CHECK(cmap.diverging, ErrorKind::InvalidArgument, "site colour map ", options.colormap,
                " is not diverging (maps hold evidence for and against a class)");
@@ -320,9 +326,10 @@ SiteResult build_site(const std::string& report_dir, const SiteOptions& options)
   BAGNET_CHECK(fs::is_regular_file(jsonl, ec), ErrorKind::BadInput, report_dir, ": not a report folder (no reports.jsonl)");
   const json summary = read_summary(report_dir);
   const json& model = summary.at("model");
-  BAGNET_CHECK(model.is_object() && summary.value("reported", 0) > 0, ErrorKind::BadInput, report_dir,
-               ": the report holds no samples");
-  const int64_t num_classes = model.at("num_classes").get<int64_t>();
+  BAGNET_CHECK(model.is_object() && summary.contains("reported") &&
+                   json_integer(summary.at("reported"), report_dir + "/summary.json: reported") > 0,
+               ErrorKind::BadInput, report_dir, ": the report holds no samples");
+  const int64_t num_classes = json_integer(model.at("num_classes"), report_dir + "/summary.json: model.num_classes");
 
   int64_t highest = 0;
   const std::vector<fs::path> old = generations(report_dir, highest);
@@ -341,21 +348,27 @@ SiteResult build_site(const std::string& report_dir, const SiteOptions& options)
                    "bagnetSite.detail(" + std::to_string(chunk_id) + ", ", chunk);
     chunk = json::object();
   };
-  const int64_t total = summary.at("reported").get<int64_t>();
+  const int64_t total = json_integer(summary.at("reported"), report_dir + "/summary.json: reported");
   visit_report_lines(jsonl, [&](const json& r) {
     BAGNET_CHECK(r.at("model").at("sha256") == model.at("sha256"), ErrorKind::BadInput, jsonl,
                  ": holds reports of another model than its summary.json");
     ListRow row;
-    json detail = detail::build_sample(r, dirs, cmap, options, row);
-    BAGNET_CHECK(row.predicted >= 0 && row.predicted < num_classes && row.truth < num_classes, ErrorKind::BadInput,
-                 jsonl, ": sample ", row.index, " names a class outside the model's ", num_classes);
+    json detail;
+    try {
+      detail = detail::build_sample(r, dirs, cmap, options, row);
+      digest.add(r);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::BadInput || std::string(e.what()).rfind("report ", 0) != 0) throw;
+      fail(ErrorKind::BadInput, jsonl, ": ", e.what());  // a field's value: say which file holds it
+    }
+    BAGNET_CHECK(row.predicted >= 0 && row.predicted < num_classes && row.truth >= -1 && row.truth < num_classes,
+                 ErrorKind::BadInput, jsonl, ": sample ", row.index, " names a class outside the model's ", num_classes);
     if (rows.empty()) settings = r.at("settings"), first_maps = r.at("maps");
     if (row.index / kChunk != chunk_id) {
       flush();
       chunk_id = row.index / kChunk;
     }
     chunk[std::to_string(row.index)] = std::move(detail);
-    digest.add(r);
     rows.push_back(std::move(row));
     if (options.on_progress) options.on_progress({static_cast<int64_t>(rows.size()), total, "site"});
   });
@@ -390,6 +403,18 @@ SiteResult build_site(const std::string& report_dir, const SiteOptions& options)
   write_text_atomically(index_html, page);  // the switch: from here on the new generation is live
   for (const auto& g : old) fs::remove_all(g, ec);  // best effort; a leftover is removed next time
   return {index_html, dirs.name, static_cast<int64_t>(rows.size()), folder_bytes(dirs.generation)};
+}
+
+}  // namespace
+
+SiteResult build_site(const std::string& report_dir, const SiteOptions& options) {
+  // Report folders may come from strangers: a field missing or of another type is the folder's
+  // fault, said in one line, not the JSON library's exception escaping.
+  try {
+    return build_site_from(report_dir, options);
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::BadInput, report_dir, ": a report or summary.json lacks what the browser needs (", e.what(), ")");
+  }
 }
 
 }  // namespace bagnet

@@ -3,6 +3,7 @@
 
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
+#include <bagnet/json_text.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -45,6 +46,14 @@ std::string html_escape(const std::string& text) {
     }
   }
   return out;
+}
+
+double json_number(const nlohmann::json& value, const std::string& what) {
+  if (value.is_number()) {
+    const double v = value.get<double>();
+    if (std::isfinite(v)) return v;
+  }
+  fail(ErrorKind::BadInput, what, ": expected a finite number, got ", to_json_text(value).substr(0, 40));
 }
 
 double round_significant(double value, int digits) {

@@ -21,6 +21,10 @@ struct SiteDirs {
 // of thousands of tiny files cost far more disk blocks and time than their bytes).
 std::string png_data_url(const cv::Mat& bgr);
 
+// A finite JSON number of a report folder as a double (json_integer, json_text.h, for integers):
+// Error(BadInput) "<what>: expected a finite number, got ..." for anything else.
+double json_number(const nlohmann::json& value, const std::string& what);
+
 // Text for HTML (element content and quoted attributes): & < > " escaped.
 std::string html_escape(const std::string& text);
 

@@ -3,6 +3,7 @@
 #include "site_parts.h"
 
 #include <bagnet/error.h>
+#include <bagnet/json_text.h>
 #include <bagnet/npy.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -30,17 +31,18 @@ struct SampleMap {
 
 // The sample's raw maps by class, checked against the report's map description.
 std::map<int64_t, torch::Tensor> read_class_maps(const json& report, const SiteDirs& dirs) {
-  const int64_t index = report.at("image").at("index").get<int64_t>();
+  const int64_t index = json_integer(report.at("image").at("index"), "report image.index");
   const json& maps = report.at("maps");
   BAGNET_CHECK(maps.is_object(), ErrorKind::BadInput, dirs.report, ": sample ", index,
                " has no raw maps (write the report with maps, e.g. bagnet report --maps or --html)");
   const std::string path = (fs::path(dirs.report) / maps.at("file").get<std::string>()).string();
-  const int64_t rows = maps.at("size").at(0).get<int64_t>(), cols = maps.at("size").at(1).get<int64_t>();
+  const int64_t rows = json_integer(maps.at("size").at(0), "report maps.size");
+  const int64_t cols = json_integer(maps.at("size").at(1), "report maps.size");
   std::map<std::string, torch::Tensor> arrays;
   for (auto& [name, tensor] : load_npz(path)) arrays[name] = tensor;
   std::map<int64_t, torch::Tensor> out;
   for (const auto& c : maps.at("classes")) {
-    const int64_t cls = c.get<int64_t>();
+    const int64_t cls = json_integer(c, "report maps.classes[]");
     const auto it = arrays.find("class_" + std::to_string(cls));
     BAGNET_CHECK(it != arrays.end(), ErrorKind::BadInput, path, ": no array class_", cls);
     const torch::Tensor& t = it->second;
@@ -53,7 +55,7 @@ std::map<int64_t, torch::Tensor> read_class_maps(const json& report, const SiteD
 
 std::string class_name(const json& report, int64_t cls) {
   for (const auto& c : report.at("classes"))
-    if (c.at("class").get<int64_t>() == cls) return c.at("name").get<std::string>();
+    if (json_integer(c.at("class"), "report classes[].class") == cls) return c.at("name").get<std::string>();
   return "class " + std::to_string(cls);
 }
 
@@ -126,10 +128,11 @@ std::string write_thumbnail(const SiteDirs& dirs, const std::string& image, int6
 
 // The part of the original image the model saw, in original pixels [top, left, bottom, right).
 json crop_box(const json& image) {
-  const double sy = image.at("original_size").at(0).get<double>() / image.at("resized_size").at(0).get<double>();
-  const double sx = image.at("original_size").at(1).get<double>() / image.at("resized_size").at(1).get<double>();
-  const double top = image.at("crop_offset").at(0).get<double>(), left = image.at("crop_offset").at(1).get<double>();
-  const double h = image.at("input_size").at(0).get<double>(), w = image.at("input_size").at(1).get<double>();
+  const auto at = [&image](const char* key, size_t axis) {
+    return detail::json_number(image.at(key).at(axis), std::string("report image.") + key);
+  };
+  const double sy = at("original_size", 0) / at("resized_size", 0), sx = at("original_size", 1) / at("resized_size", 1);
+  const double top = at("crop_offset", 0), left = at("crop_offset", 1), h = at("input_size", 0), w = at("input_size", 1);
   return {top * sy, left * sx, (top + h) * sy, (left + w) * sx};
 }
 
@@ -140,21 +143,22 @@ json build_sample(const json& report, const SiteDirs& dirs, const Colormap& cmap
   const json& image = report.at("image");
   const json& decision = report.at("decision");
   const json& predictions = report.at("predictions");
-  row.index = image.at("index").get<int64_t>();
+  row.index = json_integer(image.at("index"), "report image.index");
   const std::string stem = sample_stem(row.index);
-  row.predicted = predictions.at(0).at("class").get<int64_t>();
-  row.truth = decision.is_object() ? decision.at("true_class").get<int64_t>() : -1;
-  row.probability = predictions.at(0).at("probability").get<double>();
-  row.gap = predictions.size() > 1
-                ? predictions.at(0).at("logit").get<double>() - predictions.at(1).at("logit").get<double>()
-                : 0.0;
+  row.predicted = json_integer(predictions.at(0).at("class"), "report predictions[].class");
+  row.truth = decision.is_object() ? json_integer(decision.at("true_class"), "report decision.true_class") : -1;
+  row.probability = detail::json_number(predictions.at(0).at("probability"), "report predictions[].probability");
+  const auto logit = [&predictions](size_t k) {
+    return detail::json_number(predictions.at(k).at("logit"), "report predictions[].logit");
+  };
+  row.gap = predictions.size() > 1 ? logit(0) - logit(1) : 0.0;
   if (decision.is_object() && !decision.at("correct").get<bool>()) {
-    row.margin = decision.at("margin").get<double>();
+    row.margin = detail::json_number(decision.at("margin"), "report decision.margin");
     const json& size = decision.at("flip_set").at("size");
-    row.flip = size.is_null() ? -1 : size.get<int64_t>();
+    row.flip = size.is_null() ? -1 : json_integer(size, "report decision.flip.size");
   }
-  row.height = image.at("original_size").at(0).get<int64_t>();
-  row.width = image.at("original_size").at(1).get<int64_t>();
+  row.height = json_integer(image.at("original_size").at(0), "report image.original_size");
+  row.width = json_integer(image.at("original_size").at(1), "report image.original_size");
   row.image = find_image(dirs, stem);
   cv::Size stored;
   row.thumb = write_thumbnail(dirs, row.image, options.thumbnail, stored);
