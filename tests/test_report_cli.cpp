@@ -102,6 +102,22 @@ TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same o
   CHECK(slurp_file(dir / "merged" / "reports.jsonl") == reports);
   CHECK(slurp_file(dir / "merged" / "summary.json") == summary);
   CHECK(run("merge " + q(dir / "s0") + " " + q(dir / "s0") + " -o " + q(dir / "twice")).code == 2);
+  // A summary.json claiming an absurd shard count (or none that is an integer) is refused at once,
+  // not looped over.
+  for (const std::string count : {"9000000000000000000", "1e300", "0"}) {
+    const fs::path hostile = dir / "hostile";
+    fs::remove_all(hostile);
+    fs::copy(dir / "s1", hostile, fs::copy_options::recursive);
+    const std::string text = slurp_file(hostile / "summary.json");
+    const size_t at = text.find("\"count\": 3");
+    REQUIRE(at != std::string::npos);
+    std::ofstream(hostile / "summary.json", std::ios::binary | std::ios::trunc)
+        << text.substr(0, at) << "\"count\": " << count << text.substr(at + 10);
+    const CliResult r = run("merge " + q(dir / "s0") + " " + q(hostile) + " -o " + q(dir / "hostile-merge"));
+    CHECK_MESSAGE(r.code == 3, count << ": " << r.err);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK_FALSE(fs::exists(dir / "hostile-merge"));
+  }
   // The merge is what an unsharded run writes, run.json included.
   CHECK(slurp_file(dir / "merged" / "run.json") == slurp_file(dir / "whole" / "run.json"));
   // Merging again replaces the earlier merge as a whole; a folder with other files is not replaced.

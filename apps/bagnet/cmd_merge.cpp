@@ -45,7 +45,7 @@ nlohmann::json read_summary(const fs::path& path) {
 void bring_sample_files(const nlohmann::json& report, const fs::path& shard, const fs::path& out_dir) {
   const nlohmann::json& maps = report["maps"];
   if (!maps.is_object()) return;
-  const std::string stem = sample_stem(report["image"]["index"].get<int64_t>());
+  const std::string stem = sample_stem(json_integer(report["image"]["index"], "report image.index"));
   std::vector<std::string> files{maps["file"].get<std::string>()};
   for (const char* ext : {".png", ".jpg"})
     if (fs::exists(shard / "images" / (stem + ext))) files.push_back("images/" + stem + ext);
@@ -58,6 +58,9 @@ void bring_sample_files(const nlohmann::json& report, const fs::path& shard, con
     if (ec) fs::copy_file(from, to, fs::copy_options::overwrite_existing);
   }
 }
+
+// More shards than any run splits into; a count beyond it is a damaged or hostile summary.json.
+constexpr int64_t kMaxShards = 1000000;
 
 std::string join(const std::vector<int64_t>& values) {
   std::string text;
@@ -89,19 +92,24 @@ MergePlan plan_merge(const std::vector<std::string>& dirs) {
     const nlohmann::json summary = read_summary(fs::path(dir) / "summary.json");
     if (plan.class_names.is_null() && summary.contains("class_names")) plan.class_names = summary["class_names"];
     plan.dirs.push_back(dir);
-    plan.reported.push_back(summary.value("reported", int64_t(-1)));
-    plan.inputs += summary.at("inputs").get<int64_t>();
+    // Numbers of a folder that may come from anywhere: checked before use (json_integer).
+    const std::string where = (fs::path(dir) / "summary.json").string();
+    plan.reported.push_back(summary.contains("reported") ? json_integer(summary["reported"], where + ": reported") : -1);
+    plan.inputs += json_integer(summary.at("inputs"), where + ": inputs");
     if (!summary.contains("shard")) {
       BAGNET_CHECK(count == 0, ErrorKind::InvalidArgument, dir, ": not a shard, the others are shards of ", count);
       continue;
     }
     const auto& s = summary["shard"];
-    BAGNET_CHECK(count == 0 || count == s["count"].get<int64_t>(), ErrorKind::InvalidArgument, dir,
-                 ": shard of ", s["count"], ", the others are shards of ", count);
-    count = s["count"].get<int64_t>();
-    total = s["samples_total"].get<int64_t>();
-    BAGNET_CHECK(seen.insert(s["index"].get<int64_t>()).second, ErrorKind::InvalidArgument, dir,
-                 ": shard ", s["index"], " given twice");
+    const int64_t shards = json_integer(s.at("count"), where + ": shard.count");
+    const int64_t index = json_integer(s.at("index"), where + ": shard.index");
+    BAGNET_CHECK(shards >= 1 && shards <= kMaxShards && index >= 0 && index < shards, ErrorKind::BadInput, where,
+                 ": shard ", index, " of ", shards, " is not a shard (0 <= index < count <= ", kMaxShards, ")");
+    BAGNET_CHECK(count == 0 || count == shards, ErrorKind::InvalidArgument, dir, ": shard of ", shards,
+                 ", the others are shards of ", count);
+    count = shards;
+    total = json_integer(s.at("samples_total"), where + ": shard.samples_total");
+    BAGNET_CHECK(seen.insert(index).second, ErrorKind::InvalidArgument, dir, ": shard ", index, " given twice");
   }
   std::vector<int64_t> missing;
   for (int64_t i = 0; i < count; ++i)
