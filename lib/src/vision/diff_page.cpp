@@ -31,24 +31,13 @@ std::string percent(const json& v) { return v.is_number() ? number(json(100 * v.
 
 std::string text(const json& v) { return v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump(); }
 
-constexpr const char* kStyle = R"(
-:root { --fg: #1b1f24; --muted: #5b6470; --line: #d5dae0; --bg: #f6f7f9; --card: #fff; --accent: #1f5fa8;
-        --err: #b3261e; --ok: #1e6b3a; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
-h1 { font-size: 18px; margin: 0; } h2 { font-size: 18px; margin: 22px 0 8px; }
-a { color: var(--accent); }
-.top { display: flex; align-items: baseline; gap: 24px; padding: 10px 20px; background: #1b2430; color: #fff; position: sticky; top: 0; z-index: 5; }
-.top nav a { color: #cfe0f5; margin-right: 14px; text-decoration: none; }
-main { max-width: 1400px; margin: 0 auto; padding: 0 20px 40px; }
-section { scroll-margin-top: 48px; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
-.muted { color: var(--muted); } .small { font-size: 12px; }
-.mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; overflow-wrap: anywhere; }
-table { border-collapse: collapse; background: var(--card); }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
+// The evidence browser's style sheet (assets/site/style.css) comes first; these rules add what
+// only this page has.
+constexpr const char* kDiffStyle = R"(
+.mono { overflow-wrap: anywhere; }
+table { background: var(--card); }
 th { color: var(--muted); font-weight: 600; }
-.num { text-align: right; font-variant-numeric: tabular-nums; }
+td { vertical-align: top; }
 .up { color: var(--ok); } .down { color: var(--err); }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 12px; }
 .change img { max-width: 100%; height: auto; image-rendering: pixelated; display: block; margin-bottom: 6px; }
@@ -163,7 +152,7 @@ void write_diff_page(const std::string& dir, const nlohmann::json& diff) {
   const json& c = diff.at("decisions");
   write_file_atomically((fs::path(dir) / "index.html").string(), [&](std::ostream& out) {
     out << "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-        << "content=\"width=device-width, initial-scale=1\"><title>" << html_escape(title) << "</title><style>" << kStyle
+        << "content=\"width=device-width, initial-scale=1\"><title>" << html_escape(title) << "</title><style>" << assets::site_style_css << kDiffStyle
         << "</style></head><body>\n<header class=\"top\"><h1>" << html_escape(title) << "</h1><nav><a href=\"#summary\">summary</a>"
         << "<a href=\"#classes\">classes</a><a href=\"#fixed\">fixed</a><a href=\"#introduced\">introduced</a>"
         << "<a href=\"#other_mistake\">other mistakes</a><a href=\"#changed\">unlabelled</a></nav></header>\n<main>\n";

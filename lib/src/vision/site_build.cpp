@@ -20,12 +20,6 @@
 
 namespace bagnet {
 
-namespace assets {
-extern const char* const site_index_html;
-extern const char* const site_app_js;
-extern const char* const site_style_css;
-}  // namespace assets
-
 namespace {
 
 namespace fs = std::filesystem;

@@ -8,6 +8,13 @@
 
 #include <string>
 
+namespace bagnet::assets {
+// The evidence browser's files, embedded at build time (lib/CMakeLists.txt, BAGNET_SITE_ASSETS).
+extern const char* const site_index_html;
+extern const char* const site_app_js;
+extern const char* const site_style_css;
+}  // namespace bagnet::assets
+
 namespace bagnet::detail {
 
 // Folders of one site build.
