@@ -1,6 +1,7 @@
 // bagnet report: a JSON evidence report per image (what drove the decision, and for a mistake
 // which patches pulled it away from the true class), for images or whole datasets, resumable and
 // shardable.
+#include "batch_pipeline.h"
 #include "commands.h"
 #include "options.h"
 #include "report_maps.h"
@@ -49,6 +50,10 @@ struct ReportFolder {
   std::string dir, jsonl;
   std::set<int64_t> done;  // samples reported by an earlier run
   std::ofstream out;
+  // A run that starts from nothing appends in canonical order, so its summary is built on the way
+  // and the file needs no second pass; a resumed run sorts and re-reads it at the end.
+  ReportSummary digest;
+  int64_t appended = 0;
 
   void open(const std::string& folder, const Samples& samples, const nlohmann::json& probe, int64_t shard,
             int64_t shards, bool with_maps) {
@@ -94,18 +99,23 @@ struct ReportFolder {
   void append(const nlohmann::json& report) {
     out << to_json_text(report) << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
     BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
+    if (done.empty()) digest.add(report);
+    ++appended;
   }
 
   void finish(int64_t inputs, int64_t shard, int64_t shards, int64_t samples_total, const std::vector<std::string>& names) {
     out.close();
     // Canonical order (a resumed run may have appended out of order) and the summary, one report at
     // a time: memory stays flat however large the run.
-    ReportSummary digest;
-    int64_t written = 0;
-    sort_report_lines(jsonl, [&](const nlohmann::json& r) {
-      digest.add(r);
-      ++written;
-    });
+    int64_t written = appended;
+    if (!done.empty()) {
+      digest = ReportSummary{};
+      written = 0;
+      sort_report_lines(jsonl, [&](const nlohmann::json& r) {
+        digest.add(r);
+        ++written;
+      });
+    }
     nlohmann::json summary = digest.finish(inputs);
     if (shards > 1) summary["shard"] = {{"index", shard}, {"count", shards}, {"samples_total", samples_total}};
     summary["class_names"] = names;  // every class's name, for pages that list classes no report mentions
@@ -136,6 +146,7 @@ int run_report(int argc, char** argv) {
   add_image_flags(options);
   add_ranking_flags(options);
   add_site_flags(options);
+  add_batch_flags(options);
   options.add_options("Report")
       ("o,output", "output folder (without: print each report as JSON on stdout)", cxxopts::value<std::string>())
       ("k,topk", "predictions listed and classes explained", cxxopts::value<int>()->default_value("5"))
@@ -185,6 +196,7 @@ int run_report(int argc, char** argv) {
   if (maps.enabled && !to_folder) throw UsageError(html ? "--html needs -o OUTDIR" : "--maps needs -o OUTDIR");
   if (!maps.enabled && parsed.count("stride")) throw UsageError("--stride sets the stride of the raw maps: add --maps or --html");
   const SiteOptions site = read_site_flags(parsed);
+  const BatchFlags batching = read_batch_flags(parsed);
 
   Samples samples(parsed["inputs"].as<std::vector<std::string>>());
   LoadedModel model = open_model(model_flags);
@@ -212,14 +224,21 @@ int run_report(int argc, char** argv) {
   const std::string& out_dir = folder.dir;
   const std::set<int64_t>& done = folder.done;
 
-  const int64_t todo = static_cast<int64_t>(mine.size()) - static_cast<int64_t>(done.size());
-  SampleLoop loop("report", todo);
-  for (const int64_t index : mine) {
-    if (done.count(index)) continue;
-    const SampleInfo info = samples.info(index);
-    loop.run(info.source, [&] {
-      const ModelInput input = preprocess(samples.image(index), prep);
-      Report report = build_report(model.net, input.tensor, make_context(fp, names, info, input.transform), settings);
+  std::vector<int64_t> todo;
+  for (const int64_t index : mine)
+    if (!done.count(index)) todo.push_back(index);
+  SampleLoop loop("report", static_cast<int64_t>(todo.size()));
+  const bool cuda = model.net->parameters().front().device().is_cuda();
+  SamplePrefetcher prefetcher(samples, todo, [&](const cv::Mat& image) { return preprocess(image, prep); },
+                              batching.decode_threads, 4 * std::max<int64_t>(batching.batch_size, 64));
+  const auto pass = [&](const torch::Tensor& batch) { return patch_evidence(model.net, batch); };
+  run_in_batches<PatchEvidence>(prefetcher, batching.batch_size, cuda, pass, [&](DecodedSample& sample, const PatchEvidence* evidence) {
+    loop.run(sample.info.source, [&] {
+      if (sample.error) std::rethrow_exception(sample.error);
+      const ModelInput& input = *sample.input;
+      const ReportContext context = make_context(fp, names, sample.info, input.transform);
+      Report report = evidence ? build_report(model.net, input.tensor, *evidence, context, settings)
+                               : build_report(model.net, input.tensor, context, settings);
       if (maps.enabled) report.maps = write_sample_maps(out_dir, report, model.net, input, maps);
       const nlohmann::json json = report_to_json(report);
       if (to_folder) {
@@ -228,7 +247,7 @@ int run_report(int argc, char** argv) {
         std::cout << to_json_text(json, 2) << "\n" << std::flush;
       }
     });
-  }
+  });
   loop.bar().interrupt();
 
   if (to_folder) folder.finish(static_cast<int64_t>(mine.size()), shard, shards, samples.size(), names);

@@ -48,6 +48,34 @@ void add_help_flag(cxxopts::Options& options) {
   options.add_options("")("h,help", "show this help");
 }
 
+void add_batch_flags(cxxopts::Options& options) {
+  options.add_options("Speed")
+      ("batch-size", "images per network pass, or auto (CPU: as many as fit in about 50k input pixels, 64 at 28x28, "
+                     "1 at 224x224; CUDA: up to 64 at 224x224); outputs do not depend on it on the CPU",
+       cxxopts::value<std::string>()->default_value("auto"))
+      ("decode-threads", "threads decoding images ahead of the network", cxxopts::value<int>()->default_value("2"));
+}
+
+BatchFlags read_batch_flags(const cxxopts::ParseResult& parsed) {
+  BatchFlags flags;
+  const std::string batch = parsed["batch-size"].as<std::string>();
+  if (batch != "auto") {
+    size_t used = 0;
+    long long n = 0;
+    try {
+      n = std::stoll(batch, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != batch.size() || n < 1 || n > 4096)
+      throw UsageError("--batch-size must be auto or 1..4096, got '" + batch + "'");
+    flags.batch_size = n;
+  }
+  flags.decode_threads = parsed["decode-threads"].as<int>();
+  if (flags.decode_threads < 1 || flags.decode_threads > 64) throw UsageError("--decode-threads must be 1..64");
+  return flags;
+}
+
 void add_ranking_flags(cxxopts::Options& options) {
   options.add_options("Ranking")
       ("max-iou", "skip a patch overlapping a better one by more than this IoU (1: keep all)",

@@ -41,6 +41,8 @@ void add_image_flags(cxxopts::Options& options);
 // --max-megapixels alone, for commands that decode stored pictures but take no images (browse, merge).
 void add_image_limit_flag(cxxopts::Options& options);
 void add_help_flag(cxxopts::Options& options);
+// --batch-size and --decode-threads of the dataset loops (batch_pipeline.h).
+void add_batch_flags(cxxopts::Options& options);
 // --max-iou, --min-distance: overlap suppression of ranked patches (report, patches).
 void add_ranking_flags(cxxopts::Options& options);
 
@@ -51,6 +53,12 @@ ImageFlags read_image_flags(const cxxopts::ParseResult& parsed);
 // every decoding path reads it, datasets and the evidence browser included. UsageError for <= 0.
 void read_image_limit_flag(const cxxopts::ParseResult& parsed);
 RankOptions read_ranking_flags(const cxxopts::ParseResult& parsed);
+
+struct BatchFlags {
+  int64_t batch_size = 0;   // images per network pass; 0: the device's default (batch_size_for)
+  int decode_threads = 2;   // threads decoding images ahead of the network
+};
+BatchFlags read_batch_flags(const cxxopts::ParseResult& parsed);
 
 // An older spelling of a long flag that is still accepted (`--out` for `--output`).
 struct FlagAlias {

@@ -162,9 +162,24 @@ struct Report {
 // Fills a fingerprint from a loaded model (SHA-256 from the checkpoint) and the device.
 ModelFingerprint fingerprint(const LoadedModel& model, const InputSpec& preprocessing);
 
+// What a report takes from the network for one image.
+struct PatchEvidence {
+  torch::Tensor maps;    // [C, H', W'] float32 on the CPU: every class's patch logits (the native map)
+  torch::Tensor logits;  // [C] float64 on the CPU: the classifier on the mean-pooled features
+};
+
+// One network pass over `batch` [N, C, H, W] float32, normalised (on any device): N PatchEvidence.
+// On the CPU an image's numbers do not depend on the other images of the batch (model.h), so
+// reports built from a batch are byte-identical to reports built one image at a time.
+std::vector<PatchEvidence> patch_evidence(BagNet& net, const torch::Tensor& batch);
+
 // The report of one image: `input` [C, H, W] float32, normalised (on any device). Throws
 // Error(InvalidArgument) for bad options or a label outside the classes.
 Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext& context,
+                    const ReportOptions& options = {});
+// The same from a pass already made (patch_evidence); `net` and `input` are used only for
+// options.verify_occlusion, which runs the network again on masked copies of `input`.
+Report build_report(BagNet& net, const torch::Tensor& input, const PatchEvidence& evidence, const ReportContext& context,
                     const ReportOptions& options = {});
 
 // Bag-level flip set from the patch logits of the predicted and the true class ([H', W'] float)

@@ -4,6 +4,8 @@
 #include "classifier_rows.h"
 #include "shape_string.h"
 
+#include <ATen/Context.h>
+#include <ATen/ops/mkldnn_convolution.h>
 #include <torch/torch.h>
 
 #include <unordered_map>
@@ -15,6 +17,25 @@ namespace nn = torch::nn;
 
 nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(0).bias(false));
+}
+
+// Inference convolutions on the CPU always run on oneDNN. LibTorch would pick the kernel by batch
+// size, thread count and tensor size (im2col + BLAS for one small image or a few 1x1 ones), so an
+// image's numbers would depend on how many images share its pass; oneDNN's result for an image does
+// not (checked by test_arch "batch-invariant"), which makes batched runs byte-identical to runs of
+// one image at a time. Training (autograd) and other devices keep LibTorch's choice.
+torch::Tensor convolve(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride) {
+  const bool one_dnn = x.device().is_cpu() && !torch::GradMode::is_enabled() && at::hasMKLDNN() &&
+                       (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
+                       x.scalar_type() == weight.scalar_type();
+  if (!one_dnn) return torch::conv2d(x, weight, bias, stride);
+  const int64_t strides[2] = {stride, stride}, zeros[2] = {0, 0}, ones[2] = {1, 1};
+  return at::mkldnn_convolution(x, weight, bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt, zeros,
+                                strides, ones, 1);
+}
+
+torch::Tensor convolve(const nn::Conv2dImpl& c, const torch::Tensor& x) {
+  return convolve(x, c.weight, c.bias, c.options.stride()->at(0));
 }
 
 // ResNet bottleneck without padding; the residual is cropped at the bottom/right to match, as the
@@ -36,10 +57,11 @@ class BottleneckImpl : public nn::Module {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor out = torch::relu(bn1(conv1(x)));
-    out = torch::relu(bn2(conv2(out)));
-    out = bn3(conv3(out));
-    torch::Tensor residual = downsample ? downsample->forward(x) : x;
+    torch::Tensor out = torch::relu(bn1(convolve(*conv1, x)));
+    out = torch::relu(bn2(convolve(*conv2, out)));
+    out = bn3(convolve(*conv3, out));
+    torch::Tensor residual = x;
+    if (downsample) residual = downsample[1]->as<nn::BatchNorm2d>()->forward(convolve(*downsample[0]->as<nn::Conv2d>(), x));
     const int64_t dh = residual.size(2) - out.size(2), dw = residual.size(3) - out.size(3);
     if (dh > 0 || dw > 0)
       residual = residual.slice(2, 0, residual.size(2) - dh).slice(3, 0, residual.size(3) - dw);
@@ -87,7 +109,7 @@ torch::Tensor BagNetImpl::features(const torch::Tensor& input) {
   BAGNET_CHECK(input.scalar_type() == torch::kFloat, ErrorKind::BadInput, "model input: expected float32, got ",
                input.scalar_type());
   map_geometry(arch_, input.size(2), input.size(3));  // throws for inputs smaller than q
-  torch::Tensor x = torch::relu(bn1(conv2(conv1(input))));
+  torch::Tensor x = torch::relu(bn1(convolve(*conv2, convolve(*conv1, input))));
   for (auto& stage : stages_) x = stage->forward(x);
   return x;
 }
@@ -96,7 +118,7 @@ torch::Tensor BagNetImpl::patch_logits(const torch::Tensor& features, const std:
   const auto [weight, bias] = detail::classifier_rows(fc->weight, fc->bias, classes);
   // A 1x1 convolution instead of a per-position matmul: convolutions run on oneDNN, matmul on a
   // slow reference BLAS in some LibTorch builds.
-  return torch::conv2d(features, weight.view({weight.size(0), weight.size(1), 1, 1}), bias);
+  return convolve(features, weight.view({weight.size(0), weight.size(1), 1, 1}), bias, 1);
 }
 
 torch::Tensor BagNetImpl::forward(const torch::Tensor& input) {

@@ -41,6 +41,33 @@ std::vector<double> bag_means_without(const torch::Tensor& flat, const std::vect
   return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
 }
 
+// Counts and sums of the positive and negative entries of `values` [n] (plain loops: a report asks
+// this of a few small maps, where tensor ops would cost more in dispatch than in arithmetic).
+struct SignedSums {
+  int64_t positive_count = 0, negative_count = 0;
+  double positive_sum = 0, negative_sum = 0, sum = 0, min = 0, max = 0;
+};
+
+SignedSums signed_sums(const double* values, int64_t n) {
+  SignedSums s;
+  s.min = n > 0 ? values[0] : 0.0;
+  s.max = s.min;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = values[i];
+    if (v > 0) {
+      ++s.positive_count;
+      s.positive_sum += v;
+    } else if (v < 0) {
+      ++s.negative_count;
+      s.negative_sum += v;
+    }
+    s.sum += v;
+    s.min = std::min(s.min, v);
+    s.max = std::max(s.max, v);
+  }
+  return s;
+}
+
 int64_t arg_max(const std::vector<double>& values) {
   // First maximum: ties go to the smaller class index, as torch's argmax does.
   return std::max_element(values.begin(), values.end()) - values.begin();
@@ -97,7 +124,29 @@ FlipSet minimal_flip_set(const torch::Tensor& predicted, const torch::Tensor& tr
   return flip;
 }
 
+std::vector<PatchEvidence> patch_evidence(BagNet& net, const torch::Tensor& batch) {
+  BAGNET_CHECK(batch.dim() == 4, ErrorKind::BadInput, "report input: expected [N, C, H, W], got ", batch.dim(),
+               " dimensions");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor features = net->features(batch.to(net->parameters().front().device()));
+  const torch::Tensor maps = net->patch_logits(features).to(torch::kCPU).contiguous();  // [N, C, H', W'] float32
+  // The official forward pools the features and then applies the classifier; being linear, it
+  // must agree with the mean of the patch logits, which is what each report checks and records.
+  const torch::Tensor pooled =
+      net->patch_logits(features.mean({2, 3}, true)).flatten(1).to(torch::kCPU, torch::kDouble).contiguous();
+  std::vector<PatchEvidence> out;
+  for (int64_t i = 0; i < batch.size(0); ++i) out.push_back(PatchEvidence{maps[i], pooled[i]});
+  return out;
+}
+
 Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext& context, const ReportOptions& options) {
+  BAGNET_CHECK(input.dim() == 3, ErrorKind::BadInput, "report input: expected [C, H, W], got ", input.dim(),
+               " dimensions");
+  return build_report(net, input, patch_evidence(net, input.unsqueeze(0)).front(), context, options);
+}
+
+Report build_report(BagNet& net, const torch::Tensor& input, const PatchEvidence& evidence, const ReportContext& context,
+                    const ReportOptions& options) {
   BAGNET_CHECK(input.dim() == 3, ErrorKind::BadInput, "report input: expected [C, H, W], got ", input.dim(),
                " dimensions");
   BAGNET_CHECK(options.topk >= 1 && options.patches >= 0 && options.margin_patches >= 0 && options.verify_occlusion >= 0,
@@ -120,15 +169,13 @@ Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext
   const int64_t n = geometry.rows * geometry.cols;
 
   torch::NoGradGuard no_grad;
-  const auto device = net->parameters().front().device();
-  const torch::Tensor batch = input.unsqueeze(0).to(device);
-  const torch::Tensor features = net->features(batch);
-  const torch::Tensor maps = net->patch_logits(features)[0].to(torch::kCPU).contiguous();  // [C, H', W'] float32
-  // The official forward pools the features and then applies the classifier; being linear, it
-  // must agree with the mean of the patch logits, which is what each report checks and records.
-  const torch::Tensor pooled =
-      net->patch_logits(features.mean({2, 3}, true)).flatten().to(torch::kCPU, torch::kDouble).contiguous();
-  const torch::Tensor flat = maps.to(torch::kDouble).reshape({num_classes, n});
+  const torch::Tensor& maps = evidence.maps;  // [C, H', W'] float32
+  BAGNET_CHECK(maps.dim() == 3 && maps.size(0) == num_classes && maps.size(1) == geometry.rows &&
+                   maps.size(2) == geometry.cols && evidence.logits.numel() == num_classes,
+               ErrorKind::InvalidArgument, "report: patch evidence of shape ", maps.sizes(), " for a map [",
+               num_classes, ", ", geometry.rows, ", ", geometry.cols, "]");
+  const torch::Tensor pooled = evidence.logits.to(torch::kCPU, torch::kDouble).contiguous();
+  const torch::Tensor flat = maps.to(torch::kDouble).reshape({num_classes, n}).contiguous();
   const torch::Tensor totals = flat.mean(1).contiguous();
   const double* total = totals.data_ptr<double>();
   const double* logit = pooled.data_ptr<double>();
@@ -144,7 +191,7 @@ Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext
   for (int64_t r = 0; r < topk; ++r) {
     const int64_t c = order[r];
     report.predictions.push_back(
-        Prediction{r + 1, c, context.class_names[c], total[c], probabilities[c].item<double>()});
+        Prediction{r + 1, c, context.class_names[c], total[c], probabilities.data_ptr<double>()[c]});
   }
 
   std::vector<int64_t> explained(order.begin(), order.begin() + topk);
@@ -165,11 +212,11 @@ Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext
     e.total_evidence = total[c];
     e.difference = std::abs(e.total_evidence - e.logit);
     e.matches = e.difference <= options.tolerance * std::max(1.0, std::abs(e.logit));
-    const torch::Tensor row = flat[c];
-    e.positive_count = (row > 0).sum().item<int64_t>();
-    e.negative_count = (row < 0).sum().item<int64_t>();
-    e.positive_sum = row.clamp_min(0).sum().item<double>();
-    e.negative_sum = row.clamp_max(0).sum().item<double>();
+    const SignedSums sums = signed_sums(flat.data_ptr<double>() + c * n, n);
+    e.positive_count = sums.positive_count;
+    e.negative_count = sums.negative_count;
+    e.positive_sum = sums.positive_sum;
+    e.negative_sum = sums.negative_sum;
     e.top_positive = to_report_patches(top_patches(maps[c], geometry, ranking, Sign::Positive), context);
     e.top_negative = to_report_patches(top_patches(maps[c], geometry, ranking, Sign::Negative), context);
     report.classes.push_back(std::move(e));
@@ -185,20 +232,22 @@ Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext
     d.true_logit = total[*label];
     d.predicted_logit = total[predicted];
     if (!d.correct) {
-      const torch::Tensor margin = maps[predicted].to(torch::kDouble) - maps[*label].to(torch::kDouble);
+      const torch::Tensor margin = (flat[predicted] - flat[*label]).contiguous();  // [n] double
       d.margin = total[predicted] - total[*label];
+      const SignedSums sums = signed_sums(margin.data_ptr<double>(), n);
       auto& s = d.margin_map;
-      s.sum = margin.sum().item<double>();
+      s.sum = sums.sum;
       s.mean = s.sum / double(n);
-      s.min = margin.min().item<double>();
-      s.max = margin.max().item<double>();
-      s.positive_count = (margin > 0).sum().item<int64_t>();
-      s.negative_count = (margin < 0).sum().item<int64_t>();
-      s.positive_sum = margin.clamp_min(0).sum().item<double>();
-      s.negative_sum = margin.clamp_max(0).sum().item<double>();
+      s.min = sums.min;
+      s.max = sums.max;
+      s.positive_count = sums.positive_count;
+      s.negative_count = sums.negative_count;
+      s.positive_sum = sums.positive_sum;
+      s.negative_sum = sums.negative_sum;
       RankOptions carriers;
       carriers.k = options.margin_patches;
-      d.margin_patches = to_report_patches(top_patches(margin, geometry, carriers, Sign::Positive), context);
+      d.margin_patches =
+          to_report_patches(top_patches(margin.view({geometry.rows, geometry.cols}), geometry, carriers, Sign::Positive), context);
       for (auto& p : d.margin_patches) p.share = s.sum != 0 ? p.value / s.sum : 0.0;
       d.flip = minimal_flip_set(maps[predicted], maps[*label], maps, geometry);
       for (auto& p : d.flip.patches) {
@@ -223,6 +272,7 @@ Report build_report(BagNet& net, const torch::Tensor& input, const ReportContext
                                                  geometry, strongest, Sign::Positive));
     std::vector<int64_t> watched{predicted};
     if (label && *label != predicted) watched.push_back(*label);
+    const torch::Tensor batch = input.unsqueeze(0).to(net->parameters().front().device());
     const torch::Tensor mean_colour = batch.mean({2, 3}, true);
     for (const auto& [target, patches] : targets) {
       torch::Tensor masked = batch.clone();
