@@ -6,6 +6,8 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <array>
+
 using namespace bagnet;
 
 namespace {
@@ -139,4 +141,33 @@ TEST_CASE("each cell depends on exactly the pixels of its box") {
         CHECK((diff[i][j].item<float>() > 0) == inside);
       }
   }
+}
+
+TEST_CASE("on the CPU an image's logits do not depend on the other images of its batch") {
+  // Batched dataset runs promise outputs byte-identical to runs of one image at a time: every
+  // inference convolution takes one kernel whatever the batch size (model.cpp, convolve).
+  torch::NoGradGuard no_grad;
+  const int threads = torch::get_num_threads();
+  for (const std::string in : {"in=1", "in=3"}) {
+    BagNet net = random_net(tiny(in + ",strides=2-1-1-1"), 11);
+    for (const int t : {1, 2}) {
+      torch::set_num_threads(t);
+      for (const auto size : {std::array<int64_t, 2>{28, 28}, std::array<int64_t, 2>{40, 33}}) {
+        torch::manual_seed(3);
+        const torch::Tensor batch = torch::randn({7, net->arch().in_channels, size[0], size[1]});
+        const torch::Tensor all = net->patch_logits(net->features(batch));
+        const torch::Tensor pooled = net->forward(batch);
+        for (int64_t i = 0; i < batch.size(0); ++i) {
+          CAPTURE(in);
+          CAPTURE(t);
+          CAPTURE(i);
+          const torch::Tensor one = batch.slice(0, i, i + 1);
+          CHECK(torch::equal(net->patch_logits(net->features(one))[0], all[i]));
+          CHECK(torch::equal(net->forward(one)[0], pooled[i]));
+          CHECK(torch::equal(net->patch_logits(net->features(batch.slice(0, i, std::min<int64_t>(i + 3, 7))))[0], all[i]));
+        }
+      }
+    }
+  }
+  torch::set_num_threads(threads);
 }

@@ -191,6 +191,39 @@ TEST_CASE("report: bad inputs are skipped with exit 1, usage errors exit 2") {
   CHECK(run("merge " + q(dir / "nothing") + " -o " + q(dir / "m")).code == 3);
 }
 
+TEST_CASE("batched report runs are byte-identical to one image at a time, whatever the batch and decode threads") {
+  const fs::path dir = scratch_dir("batched");
+  std::ofstream(dir / "broken.png") << "not a png";
+  // Two input sizes (--crop none keeps each image's aspect), so batches also break at a size
+  // change, and an unreadable file in the middle of a batch; --topk 3 with labels-free images.
+  const std::string images = inputs() + " " + q(dir / "broken.png") + inputs();
+  const std::string settings = " --weights '" + fixture("bagnet9-s9.pth.tar") + "' --resize 48 --crop none --topk 3 --patches 2 --threads " +
+                               std::to_string(test_threads(2));
+  const CliResult one = run("report" + images + settings + " --batch-size 1 --decode-threads 1 -o " + q(dir / "one"));
+  REQUIRE(one.code == 1);  // the broken file
+  CHECK(std::count(one.err.begin(), one.err.end(), '\n') == 3);  // its line, "wrote ...", "1 of 13 samples failed"
+  const auto without_folder = [](std::string err, const fs::path& out) {
+    for (size_t at = err.find(out.string()); at != std::string::npos; at = err.find(out.string()))
+      err.replace(at, out.string().size(), "OUT");
+    return err;
+  };
+  const std::string reports = slurp_file(dir / "one" / "reports.jsonl");
+  const std::string summary = slurp_file(dir / "one" / "summary.json");
+  CHECK(std::count(reports.begin(), reports.end(), '\n') == 12);
+  int run_number = 0;
+  for (const std::string flags : {" --batch-size 4 --decode-threads 3", " --batch-size 64", "", " --batch-size 3 --decode-threads 1"}) {
+    const fs::path out = dir / ("batched" + std::to_string(run_number++));
+    const CliResult batched = run("report" + images + settings + flags + " -o " + q(out));
+    CHECK_MESSAGE(batched.code == 1, flags);
+    CHECK_MESSAGE(without_folder(batched.err, out) == without_folder(one.err, dir / "one"), flags);
+    CHECK_MESSAGE(slurp_file(out / "reports.jsonl") == reports, flags);
+    CHECK_MESSAGE(slurp_file(out / "summary.json") == summary, flags);
+  }
+  CHECK(run("report" + inputs() + settings + " --batch-size 0").code == 2);
+  CHECK(run("report" + inputs() + settings + " --batch-size x").code == 2);
+  CHECK(run("report" + inputs() + settings + " --decode-threads 0").code == 2);
+}
+
 TEST_CASE("patches: a grid per class and JSON listing every patch") {
   const fs::path dir = scratch_dir("patches");
   const CliResult r = run("patches" + inputs() + kModel + " --class 0,goldfish,999 -k 4 --per-image 1 -o " + q(dir));
