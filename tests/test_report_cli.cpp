@@ -219,6 +219,13 @@ TEST_CASE("batched report runs are byte-identical to one image at a time, whatev
     CHECK_MESSAGE(slurp_file(out / "reports.jsonl") == reports, flags);
     CHECK_MESSAGE(slurp_file(out / "summary.json") == summary, flags);
   }
+  // patches: the same grids and listing whatever the batch.
+  const std::string patch_settings = " --weights '" + fixture("bagnet9-s9.pth.tar") + "' --resize 48 --crop none -k 3 --class 0,1 --threads " +
+                                     std::to_string(test_threads(2));
+  CHECK(run("patches" + images + patch_settings + " --batch-size 1 -o " + q(dir / "p1")).code == 1);
+  CHECK(run("patches" + images + patch_settings + " --batch-size 5 --decode-threads 3 -o " + q(dir / "p5")).code == 1);
+  CHECK(slurp_file(dir / "p1" / "patches.json") == slurp_file(dir / "p5" / "patches.json"));
+  CHECK(slurp_file(dir / "p1" / "class_0000.png") == slurp_file(dir / "p5" / "class_0000.png"));
   CHECK(run("report" + inputs() + settings + " --batch-size 0").code == 2);
   CHECK(run("report" + inputs() + settings + " --batch-size x").code == 2);
   CHECK(run("report" + inputs() + settings + " --decode-threads 0").code == 2);

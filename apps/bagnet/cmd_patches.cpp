@@ -1,5 +1,6 @@
 // bagnet patches: the most informative patches per class over images or a dataset (the BagNet
 // paper's "most predictive patches" figure): a grid PNG per class and JSON listing every patch.
+#include "batch_pipeline.h"
 #include "commands.h"
 #include "options.h"
 #include "progress.h"
@@ -63,6 +64,7 @@ int run_patches(int argc, char** argv) {
   add_model_flags(options);
   add_image_flags(options);
   add_ranking_flags(options);
+  add_batch_flags(options);
   options.add_options("Patches")
       ("o,output", "output folder", cxxopts::value<std::string>())
       ("k,topk", "patches per class", cxxopts::value<int>()->default_value("16"))
@@ -89,6 +91,7 @@ int run_patches(int argc, char** argv) {
   const ModelFlags model_flags = read_model_flags(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
   const RankOptions suppression = read_ranking_flags(parsed);
+  const BatchFlags batching = read_batch_flags(parsed);
   const int k = parsed["topk"].as<int>(), per_image = parsed["per-image"].as<int>(), columns = parsed["columns"].as<int>();
   if (k < 1) throw UsageError("--topk must be >= 1");
   if (per_image < 0) throw UsageError("--per-image must be >= 0");
@@ -122,18 +125,34 @@ int run_patches(int argc, char** argv) {
   // the sign asked for (only patches of that sign are ranked).
   std::vector<double> highest(evidence.classes.size(), -INFINITY), lowest(evidence.classes.size(), INFINITY);
   SampleLoop loop("patches", samples.size());
-  for (int64_t i = 0; i < samples.size(); ++i)
-    loop.run(samples.info(i).source, [&] {
-      const ModelInput input = preprocess(samples.image(i), prep);
-      const EvidenceMap map = compute_evidence(model.net, input.tensor.unsqueeze(0), evidence);
-      top.add(i, map.logits[0], map.geometry);
-      const torch::Tensor flat = map.logits[0].flatten(1);
+  std::vector<int64_t> all(static_cast<size_t>(samples.size()));
+  for (int64_t i = 0; i < samples.size(); ++i) all[static_cast<size_t>(i)] = i;
+  const bool cuda = model.net->parameters().front().device().is_cuda();
+  SamplePrefetcher prefetcher(samples, all, [&](const cv::Mat& image) { return preprocess(image, prep); },
+                              batching.decode_threads, 4 * std::max<int64_t>(batching.batch_size, 64));
+  struct ImageMaps {
+    torch::Tensor logits;  // [K, H', W']
+    MapGeometry geometry;
+  };
+  const auto pass = [&](const torch::Tensor& batch) {
+    const EvidenceMap map = compute_evidence(model.net, batch, evidence);
+    std::vector<ImageMaps> out;
+    for (int64_t i = 0; i < batch.size(0); ++i) out.push_back(ImageMaps{map.logits[i], map.geometry});
+    return out;
+  };
+  run_in_batches<ImageMaps>(prefetcher, batching.batch_size, cuda, pass, [&](DecodedSample& sample, const ImageMaps* maps) {
+    loop.run(sample.info.source, [&] {
+      if (sample.error) std::rethrow_exception(sample.error);
+      const ImageMaps map = maps ? *maps : pass(sample.input->tensor.unsqueeze(0)).front();
+      top.add(sample.info.index, map.logits, map.geometry);
+      const torch::Tensor flat = map.logits.flatten(1);
       const torch::Tensor hi = std::get<0>(flat.max(1)), lo = std::get<0>(flat.min(1));
       for (size_t c = 0; c < highest.size(); ++c) {
         highest[c] = std::max(highest[c], hi[int64_t(c)].item<double>());
         lowest[c] = std::min(lowest[c], lo[int64_t(c)].item<double>());
       }
     });
+  });
   loop.bar().interrupt();
 
   std::error_code ec;
