@@ -41,15 +41,11 @@ std::vector<double> bag_means_without(const torch::Tensor& flat, const std::vect
   return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
 }
 
-// Counts and sums of the positive and negative entries of `values` [n] (plain loops: a report asks
-// this of a few small maps, where tensor ops would cost more in dispatch than in arithmetic).
-struct SignedSums {
-  int64_t positive_count = 0, negative_count = 0;
-  double positive_sum = 0, negative_sum = 0, sum = 0, min = 0, max = 0;
-};
-
-SignedSums signed_sums(const double* values, int64_t n) {
-  SignedSums s;
+// Sum, mean, extremes and the counts and sums of the positive and negative entries of `values` [n]
+// (plain loops: a report asks this of a few small maps, where tensor ops would cost more in
+// dispatch than in arithmetic).
+MarginSummary summarize_values(const double* values, int64_t n) {
+  MarginSummary s;
   s.min = n > 0 ? values[0] : 0.0;
   s.max = s.min;
   for (int64_t i = 0; i < n; ++i) {
@@ -65,6 +61,7 @@ SignedSums signed_sums(const double* values, int64_t n) {
     s.min = std::min(s.min, v);
     s.max = std::max(s.max, v);
   }
+  s.mean = s.sum / double(n);
   return s;
 }
 
@@ -212,7 +209,7 @@ Report build_report(BagNet& net, const torch::Tensor& input, const PatchEvidence
     e.total_evidence = total[c];
     e.difference = std::abs(e.total_evidence - e.logit);
     e.matches = e.difference <= options.tolerance * std::max(1.0, std::abs(e.logit));
-    const SignedSums sums = signed_sums(flat.data_ptr<double>() + c * n, n);
+    const MarginSummary sums = summarize_values(flat.data_ptr<double>() + c * n, n);
     e.positive_count = sums.positive_count;
     e.negative_count = sums.negative_count;
     e.positive_sum = sums.positive_sum;
@@ -234,16 +231,8 @@ Report build_report(BagNet& net, const torch::Tensor& input, const PatchEvidence
     if (!d.correct) {
       const torch::Tensor margin = (flat[predicted] - flat[*label]).contiguous();  // [n] double
       d.margin = total[predicted] - total[*label];
-      const SignedSums sums = signed_sums(margin.data_ptr<double>(), n);
-      auto& s = d.margin_map;
-      s.sum = sums.sum;
-      s.mean = s.sum / double(n);
-      s.min = sums.min;
-      s.max = sums.max;
-      s.positive_count = sums.positive_count;
-      s.negative_count = sums.negative_count;
-      s.positive_sum = sums.positive_sum;
-      s.negative_sum = sums.negative_sum;
+      d.margin_map = summarize_values(margin.data_ptr<double>(), n);
+      const MarginSummary& s = d.margin_map;
       RankOptions carriers;
       carriers.k = options.margin_patches;
       d.margin_patches =
