@@ -4,12 +4,14 @@
 // runs on a worker thread while the previous batch's per-sample work (ranking, JSON, files) runs on
 // the calling thread. On the CPU an image's numbers do not depend on its batch (model.h), so the
 // outputs are the same whatever the batch size.
+#include "options.h"
 #include "samples.h"
 
 #include <bagnet/image.h>
 
 #include <torch/types.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -27,8 +29,9 @@ namespace bagnet::cli {
 struct DecodedSample {
   SampleInfo info;
   std::optional<ModelInput> input;  // empty when decoding failed
-  std::exception_ptr error;         // why it failed: rethrown inside the sample loop, so the message
-                                    // and exit code are those of a run without prefetching
+  std::exception_ptr error;         // why decoding or the sample's pass failed: rethrown inside the
+                                    // sample loop, so the message and exit code are those of a run
+                                    // one image at a time
 };
 
 // Decodes `indices` (in that order) with `decode` on `threads` threads, at most `ahead` samples
@@ -66,12 +69,14 @@ class SamplePrefetcher {
 // batches only move activations out of the caches), on CUDA up to 64 images of 224x224.
 int64_t batch_size_for(int64_t requested, bool cuda, int64_t height, int64_t width);
 
-// Runs a dataset loop: `pass` turns a batch [B, C, H, W] into B outputs (on a worker thread, one
-// batch ahead), then `each` is called on this thread for every sample in input order with its
-// output, or with nullptr when decoding failed (DecodedSample::error) or the batch's pass failed
-// (then `each` should run the sample's own pass, so that its error is its own).
+// Runs a dataset loop over `indices` of `samples`, each decoded with `prep`: `pass` turns a batch
+// [B, C, H, W] into B outputs (on a thread of its own, one batch ahead), then `each` is called on
+// this thread for every sample in input order with its output; the output is null exactly when
+// `sample.error` is set. A batch whose pass throws is run again image by image, so that each
+// failure is the image's own.
 template <typename Output>
-void run_in_batches(SamplePrefetcher& prefetcher, int64_t requested_batch, bool cuda,
+void run_in_batches(const Samples& samples, std::vector<int64_t> indices, const InputSpec& prep,
+                    const BatchFlags& batching, const torch::Device& device,
                     const std::function<std::vector<Output>(const torch::Tensor&)>& pass,
                     const std::function<void(DecodedSample&, const Output*)>& each);
 
@@ -89,8 +94,7 @@ std::vector<DecodedSample> take_batch(SamplePrefetcher& prefetcher, std::optiona
 template <typename Output>
 struct Flight {
   std::vector<DecodedSample> batch;
-  std::vector<Output> outputs;      // one per sample with an input, in order
-  bool failed = false;              // the batch's pass threw: each sample runs its own
+  std::vector<std::optional<Output>> outputs;  // outputs[i] of batch[i]; empty where it has an error
 };
 
 // One thread for every network pass of a run: LibTorch's OpenMP team belongs to the thread that
@@ -117,16 +121,35 @@ template <typename Output>
 std::future<void> launch(PassThread& thread, Flight<Output>& flight,
                          const std::function<std::vector<Output>(const torch::Tensor&)>& pass) {
   return thread.run([&thread, &flight, &pass] {
+    std::vector<size_t> decoded;
     std::vector<torch::Tensor> inputs;
-    for (const auto& s : flight.batch)
-      if (s.input) inputs.push_back(s.input->tensor);
+    for (size_t i = 0; i < flight.batch.size(); ++i)
+      if (flight.batch[i].input) {
+        decoded.push_back(i);
+        inputs.push_back(flight.batch[i].input->tensor);
+      }
+    flight.outputs.resize(flight.batch.size());
     if (inputs.empty()) return;
+    thread.use_threads_for(inputs.front().size(1), inputs.front().size(2));
     try {
-      thread.use_threads_for(inputs.front().size(1), inputs.front().size(2));
-      flight.outputs = pass(torch::stack(inputs));
-      flight.failed = flight.outputs.size() != inputs.size();
+      std::vector<Output> outputs = pass(torch::stack(inputs));
+      if (outputs.size() == inputs.size()) {
+        for (size_t k = 0; k < decoded.size(); ++k) flight.outputs[decoded[k]] = std::move(outputs[k]);
+        return;
+      }
     } catch (...) {
-      flight.failed = true;
+      if (decoded.size() == 1) {  // the failure is that image's own already
+        flight.batch[decoded[0]].error = std::current_exception();
+        return;
+      }
+    }
+    for (const size_t i : decoded) {
+      DecodedSample& sample = flight.batch[i];
+      try {
+        flight.outputs[i] = std::move(pass(sample.input->tensor.unsqueeze(0)).at(0));
+      } catch (...) {
+        sample.error = std::current_exception();
+      }
     }
   });
 }
@@ -136,36 +159,34 @@ std::future<void> launch(PassThread& thread, Flight<Output>& flight,
 namespace bagnet::cli {
 
 template <typename Output>
-void run_in_batches(SamplePrefetcher& prefetcher, int64_t requested_batch, bool cuda,
+void run_in_batches(const Samples& samples, std::vector<int64_t> indices, const InputSpec& prep,
+                    const BatchFlags& batching, const torch::Device& device,
                     const std::function<std::vector<Output>(const torch::Tensor&)>& pass,
                     const std::function<void(DecodedSample&, const Output*)>& each) {
+  const int64_t requested = batching.batch_size;
+  const bool cuda = device.is_cuda();
+  SamplePrefetcher prefetcher(samples, std::move(indices), [&prep](const cv::Mat& image) { return preprocess(image, prep); },
+                              batching.decode_threads, 4 * std::max<int64_t>(requested, 64));
   std::optional<DecodedSample> held = prefetcher.next();
   detail::PassThread thread;
   detail::Flight<Output> flights[2];  // the batch being assembled here and the one in its pass
   int current = 0;
-  flights[current].batch = detail::take_batch(prefetcher, held, requested_batch, cuda);
+  flights[current].batch = detail::take_batch(prefetcher, held, requested, cuda);
   std::future<void> in_flight = detail::launch(thread, flights[current], pass);
   while (!flights[current].batch.empty()) {
     in_flight.get();
     detail::Flight<Output>& flight = flights[current];
     detail::Flight<Output>& next = flights[1 - current];
     next = detail::Flight<Output>{};
-    next.batch = detail::take_batch(prefetcher, held, requested_batch, cuda);
+    next.batch = detail::take_batch(prefetcher, held, requested, cuda);
     in_flight = detail::launch(thread, next, pass);
     // Should `each` throw, the pass in flight must end before `next` goes out of scope.
     struct Wait {
       std::future<void>& f;
       ~Wait() { if (f.valid()) f.wait(); }
     } wait{in_flight};
-    size_t k = 0;
-    for (DecodedSample& sample : flight.batch) {
-      const Output* output = nullptr;
-      if (sample.input) {
-        if (!flight.failed) output = &flight.outputs[k];
-        ++k;
-      }
-      each(sample, output);
-    }
+    for (size_t i = 0; i < flight.batch.size(); ++i)
+      each(flight.batch[i], flight.outputs[i] ? &*flight.outputs[i] : nullptr);
     current = 1 - current;
   }
   if (in_flight.valid()) in_flight.get();

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <numeric>
 
 namespace bagnet::cli {
 
@@ -126,10 +127,7 @@ int run_patches(int argc, char** argv) {
   std::vector<double> highest(evidence.classes.size(), -INFINITY), lowest(evidence.classes.size(), INFINITY);
   SampleLoop loop("patches", samples.size());
   std::vector<int64_t> all(static_cast<size_t>(samples.size()));
-  for (int64_t i = 0; i < samples.size(); ++i) all[static_cast<size_t>(i)] = i;
-  const bool cuda = model.net->parameters().front().device().is_cuda();
-  SamplePrefetcher prefetcher(samples, all, [&](const cv::Mat& image) { return preprocess(image, prep); },
-                              batching.decode_threads, 4 * std::max<int64_t>(batching.batch_size, 64));
+  std::iota(all.begin(), all.end(), 0);
   struct ImageMaps {
     torch::Tensor logits;  // [K, H', W']
     MapGeometry geometry;
@@ -140,10 +138,11 @@ int run_patches(int argc, char** argv) {
     for (int64_t i = 0; i < batch.size(0); ++i) out.push_back(ImageMaps{map.logits[i], map.geometry});
     return out;
   };
-  run_in_batches<ImageMaps>(prefetcher, batching.batch_size, cuda, pass, [&](DecodedSample& sample, const ImageMaps* maps) {
+  run_in_batches<ImageMaps>(samples, all, prep, batching, model.net->parameters().front().device(), pass,
+                            [&](DecodedSample& sample, const ImageMaps* maps) {
     loop.run(sample.info.source, [&] {
       if (sample.error) std::rethrow_exception(sample.error);
-      const ImageMaps map = maps ? *maps : pass(sample.input->tensor.unsqueeze(0)).front();
+      const ImageMaps& map = *maps;
       top.add(sample.info.index, map.logits, map.geometry);
       const torch::Tensor flat = map.logits.flatten(1);
       const torch::Tensor hi = std::get<0>(flat.max(1)), lo = std::get<0>(flat.min(1));

@@ -228,17 +228,14 @@ int run_report(int argc, char** argv) {
   for (const int64_t index : mine)
     if (!done.count(index)) todo.push_back(index);
   SampleLoop loop("report", static_cast<int64_t>(todo.size()));
-  const bool cuda = model.net->parameters().front().device().is_cuda();
-  SamplePrefetcher prefetcher(samples, todo, [&](const cv::Mat& image) { return preprocess(image, prep); },
-                              batching.decode_threads, 4 * std::max<int64_t>(batching.batch_size, 64));
   const auto pass = [&](const torch::Tensor& batch) { return patch_evidence(model.net, batch); };
-  run_in_batches<PatchEvidence>(prefetcher, batching.batch_size, cuda, pass, [&](DecodedSample& sample, const PatchEvidence* evidence) {
+  run_in_batches<PatchEvidence>(samples, todo, prep, batching, model.net->parameters().front().device(), pass,
+                                [&](DecodedSample& sample, const PatchEvidence* evidence) {
     loop.run(sample.info.source, [&] {
       if (sample.error) std::rethrow_exception(sample.error);
       const ModelInput& input = *sample.input;
-      const ReportContext context = make_context(fp, names, sample.info, input.transform);
-      Report report = evidence ? build_report(model.net, input.tensor, *evidence, context, settings)
-                               : build_report(model.net, input.tensor, context, settings);
+      Report report = build_report(model.net, input.tensor, *evidence,
+                                   make_context(fp, names, sample.info, input.transform), settings);
       if (maps.enabled) report.maps = write_sample_maps(out_dir, report, model.net, input, maps);
       const nlohmann::json json = report_to_json(report);
       if (to_folder) {
