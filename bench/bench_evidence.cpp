@@ -3,7 +3,9 @@
 //   - a bare forward pass and the native stride-8 map (all classes),
 //   - the dense stride-1 map (the default shared method) for one class (median of --repeats runs)
 //     and for all classes,
-//   - the authors' patch-by-patch method, timed on a few map rows and extrapolated.
+//   - the authors' patch-by-patch method, timed on a few map rows and extrapolated,
+//   - where the device computes bfloat16 (CPUs with AVX512-BF16/AMX, CUDA): the forward pass and the
+//     one-class dense map again in bfloat16, with the speed-up over float32 measured in the same run.
 // Weights are random: speed does not depend on their values.
 //   bench_evidence [--device cpu|cuda] [--threads N] [--repeats N] [--size N] [--models a,b] [--patch-rows N]
 #include <bagnet/bagnet.h>
@@ -25,13 +27,13 @@ namespace {
 using bagnet::bench::median_seconds;
 
 // Best GFLOP/s of convolutions shaped like BagNet's heaviest layers, channels-last.
-double conv_probe(const torch::Device& device, int repeats) {
+double conv_probe(const torch::Device& device, int repeats, torch::ScalarType dtype = torch::kFloat) {
   struct Shape {
     int64_t cin, cout, k, side;
   };
   double best = 0;
   for (const Shape& s : {Shape{1024, 2048, 1, 48}, Shape{512, 2048, 1, 48}, Shape{256, 256, 3, 64}}) {
-    const auto opts = torch::TensorOptions().device(device);
+    const auto opts = torch::TensorOptions().device(device).dtype(dtype);
     const auto x = torch::randn({1, s.cin, s.side, s.side}, opts).contiguous(torch::MemoryFormat::ChannelsLast);
     const auto w = torch::randn({s.cout, s.cin, s.k, s.k}, opts).contiguous(torch::MemoryFormat::ChannelsLast);
     torch::conv2d(x, w);
@@ -113,7 +115,23 @@ int main(int argc, char** argv) {
                   dense_all_gflop, dense_all / dense_one);
       std::printf("  patchwise reference, 1 class      %8.1f s  %7.1f GFLOP  (extrapolated from %lld of %lld rows)\n",
                   patch_time, patch_gflop, (long long)patch_rows, (long long)size);
-      std::printf("  dense speed-up over patchwise     %8.1fx\n\n", patch_time / dense_one);
+      std::printf("  dense speed-up over patchwise     %8.1fx\n", patch_time / dense_one);
+      if (device.is_cuda() || bagnet::cpu_has_bfloat16()) {
+        const double bf16_peak = conv_probe(device, repeats, torch::kBFloat16);
+        net->set_precision(bagnet::Precision::BFloat16);
+        net->forward(input);  // warm-up
+        const double forward_bf16 = median_seconds(repeats, device, [&] { net->forward(input); });
+        if (device.is_cuda()) bagnet::compute_dense_evidence(net, input, one);
+        const double dense_bf16 = median_seconds(repeats, device, [&] { bagnet::compute_dense_evidence(net, input, one); });
+        net->set_precision(bagnet::Precision::Float32);
+        std::printf("  bfloat16 convolution probe        %8.1f GFLOP/s (%.2fx the float32 probe)\n", bf16_peak,
+                    bf16_peak / model_peak);
+        std::printf("  bfloat16 forward pass             %8.3f s  %.2fx faster than float32\n", forward_bf16,
+                    forward / forward_bf16);
+        std::printf("  bfloat16 dense map, 1 class       %8.3f s  %.2fx faster than float32  %6.1f GFLOP/s\n", dense_bf16,
+                    dense_one / dense_bf16, dense_gflop / dense_bf16);
+      }
+      std::printf("\n");
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -3,6 +3,7 @@
 // equal to an uninterrupted run, refusal to mix runs, and patch grids with their JSON.
 #include "cli_util.h"
 #include <bagnet/json_text.h>
+#include <bagnet/model.h>
 #include "scratch.h"
 #include "json_schema.h"
 #include "test_util.h"
@@ -229,6 +230,36 @@ TEST_CASE("batched report runs are byte-identical to one image at a time, whatev
   CHECK(run("report" + inputs() + settings + " --batch-size 0").code == 2);
   CHECK(run("report" + inputs() + settings + " --batch-size x").code == 2);
   CHECK(run("report" + inputs() + settings + " --decode-threads 0").code == 2);
+}
+
+TEST_CASE("--precision bfloat16: recorded in every report, not mixed into a float32 run, refused where the CPU lacks it") {
+  const fs::path dir = scratch_dir("precision");
+  const std::string settings = kModel + " --topk 2 --patches 2";
+  CHECK(run("report" + inputs() + settings + " --precision fp16 -o " + q(dir / "bad")).code == 2);
+  const CliResult reduced = run("report" + inputs() + settings + " --precision bf16 -o " + q(dir / "bf16"));
+  if (!bagnet::cpu_has_bfloat16()) {
+    CHECK(reduced.code == 4);
+    CHECK(reduced.err.rfind("error: bfloat16 needs a CPU with AVX512-BF16 or AMX", 0) == 0);
+    CHECK(!fs::exists(dir / "bf16" / "reports.jsonl"));
+    return;
+  }
+  REQUIRE(reduced.code == 0);
+  const std::string lines = slurp_file(dir / "bf16" / "reports.jsonl");
+  std::istringstream in(lines);
+  int reports = 0;
+  for (std::string line; std::getline(in, line); ++reports)
+    CHECK(nlohmann::json::parse(line)["model"]["precision"] == "bfloat16");
+  CHECK(reports == 6);
+  CHECK(nlohmann::json::parse(slurp_file(dir / "bf16" / "run.json"))["model"]["precision"] == "bfloat16");
+  // Resuming the folder in float32 would mix two precisions in one run.
+  const CliResult resumed = run("report" + inputs() + settings + " -o " + q(dir / "bf16"));
+  CHECK(resumed.code == 2);
+  CHECK(resumed.err.find("computed in bfloat16") != std::string::npos);
+  CHECK(run("report" + inputs() + settings + " --precision bfloat16 -o " + q(dir / "bf16")).code == 0);
+  CHECK(slurp_file(dir / "bf16" / "reports.jsonl") == lines);
+  const CliResult predicted = run("predict" + inputs() + kModel + " --precision bf16 --json");
+  REQUIRE(predicted.code == 0);
+  CHECK(nlohmann::json::parse(predicted.out)["precision"] == "bfloat16");
 }
 
 TEST_CASE("patches: a grid per class and JSON listing every patch") {

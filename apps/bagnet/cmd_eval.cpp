@@ -26,6 +26,7 @@ int run_eval(int argc, char** argv) {
                            "misclassified examples. Labels are class indices of the model.");
   options.positional_help("DATASET");
   add_model_flags(options);
+  add_precision_flag(options);
   add_image_flags(options);
   options.add_options("Output")
       ("json", "print JSON (top1, top5 as fractions, confusion, misclassified) instead of text")
@@ -45,7 +46,8 @@ int run_eval(int argc, char** argv) {
     return kExitOk;
   if (!parsed.count("dataset")) throw UsageError("no DATASET given");
   const std::string data_path = parsed["dataset"].as<std::string>();
-  const ModelFlags model_flags = read_model_flags(parsed);
+  ModelFlags model_flags = read_model_flags(parsed);
+  model_flags.precision = read_precision_flag(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
   const bool json = parsed.count("json") > 0;
   const int show = parsed["show"].as<int>();
@@ -104,6 +106,7 @@ int run_eval(int argc, char** argv) {
     nlohmann::json out = {{"weights", json_path(model.path)},
                           {"sha256", model.checkpoint.sha256},
                           {"architecture", arch_to_spec(model.arch)},
+                          {"precision", precision_name(model.net->precision())},
                           {"dataset", json_path(data_path)},
                           {"dataset_description", data->description()},
                           {"examples", r.count},

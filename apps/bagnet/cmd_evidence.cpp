@@ -22,6 +22,7 @@ int run_evidence(int argc, char** argv) {
                            "and columns [s*j, s*j+q); the mean over all cells is the image logit.");
   options.positional_help("IMAGE");
   add_model_flags(options);
+  add_precision_flag(options);
   add_image_flags(options);
   options.add_options("Output")
       ("stride", "native: the model's own patch map (stride 8 for the official BagNets, 2 for the bundled model); "
@@ -50,7 +51,8 @@ int run_evidence(int argc, char** argv) {
   if (images.size() != 1) throw UsageError("evidence takes exactly one image, got " + std::to_string(images.size()));
   if (!parsed.count("output")) throw UsageError("-o OUT.npy is required");
   const std::string out_path = parsed["output"].as<std::string>();
-  const ModelFlags model_flags = read_model_flags(parsed);
+  ModelFlags model_flags = read_model_flags(parsed);
+  model_flags.precision = read_precision_flag(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
 
   LoadedModel model = open_model(model_flags);

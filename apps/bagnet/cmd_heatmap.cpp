@@ -125,6 +125,7 @@ const char* const kHeatmapExamples =
 void add_heatmap_flags(cxxopts::Options& options) {
   options.positional_help("IMAGE|DIR...");
   add_model_flags(options);
+  add_precision_flag(options);
   add_image_flags(options);
   options.add_options("Maps")
       ("class", "top (the prediction), top:N (the top N), or a comma list of indices and/or names",
@@ -168,6 +169,7 @@ HeatmapFlags read_heatmap_flags(const cxxopts::ParseResult& parsed) {
   flags.inputs = parsed["inputs"].as<std::vector<std::string>>();
   flags.out_dir = parsed["output"].as<std::string>();
   flags.model = read_model_flags(parsed);
+  flags.model.precision = read_precision_flag(parsed);
   flags.image = read_image_flags(parsed);
   RenderOptions& render = flags.render;
   const std::string style = parsed["style"].as<std::string>();

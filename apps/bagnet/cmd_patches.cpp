@@ -63,6 +63,7 @@ int run_patches(int argc, char** argv) {
       "OUTDIR/patches.json listing every patch with its box in model-input and original pixels.");
   options.positional_help("IMAGE|DATASET...");
   add_model_flags(options);
+  add_precision_flag(options);
   add_image_flags(options);
   add_ranking_flags(options);
   add_batch_flags(options);
@@ -89,7 +90,8 @@ int run_patches(int argc, char** argv) {
     return kExitOk;
   if (!parsed.count("inputs")) throw UsageError("no input images or datasets given");
   if (!parsed.count("output")) throw UsageError("-o OUTDIR is required");
-  const ModelFlags model_flags = read_model_flags(parsed);
+  ModelFlags model_flags = read_model_flags(parsed);
+  model_flags.precision = read_precision_flag(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
   const RankOptions suppression = read_ranking_flags(parsed);
   const BatchFlags batching = read_batch_flags(parsed);

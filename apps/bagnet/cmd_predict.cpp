@@ -23,6 +23,7 @@ int run_predict(int argc, char** argv) {
                            "over all positions, so any image size works.");
   options.positional_help("IMAGE|DATASET...");
   add_model_flags(options);
+  add_precision_flag(options);
   add_image_flags(options);
   options.add_options("Output")
       ("k,topk", "number of classes to show", cxxopts::value<int>()->default_value("5"))
@@ -39,7 +40,8 @@ int run_predict(int argc, char** argv) {
     return kExitOk;
   if (!parsed.count("images")) throw UsageError("no input images given");
   Samples samples(parsed["images"].as<std::vector<std::string>>());
-  const ModelFlags model_flags = read_model_flags(parsed);
+  ModelFlags model_flags = read_model_flags(parsed);
+  model_flags.precision = read_precision_flag(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
   const bool json = parsed.count("json") > 0;
   int topk = parsed["topk"].as<int>();
@@ -92,6 +94,7 @@ int run_predict(int argc, char** argv) {
     nlohmann::json out = {{"weights", json_path(model.path)},
                           {"sha256", model.checkpoint.sha256},
                           {"architecture", arch_to_spec(model.arch)},
+                          {"precision", precision_name(model.net->precision())},
                           {"images", results}};
     std::cout << to_json_text(out, 2) << "\n";
   }

@@ -143,6 +143,7 @@ int run_report(int argc, char** argv) {
       "--html also writes OUTDIR/index.html, the evidence browser (docs/evidence-browser.md).");
   options.positional_help("IMAGE|DATASET...");
   add_model_flags(options);
+  add_precision_flag(options);
   add_image_flags(options);
   add_ranking_flags(options);
   add_site_flags(options);
@@ -176,7 +177,8 @@ int run_report(int argc, char** argv) {
                      parsed))
     return kExitOk;
   if (!parsed.count("inputs")) throw UsageError("no input images or datasets given");
-  const ModelFlags model_flags = read_model_flags(parsed);
+  ModelFlags model_flags = read_model_flags(parsed);
+  model_flags.precision = read_precision_flag(parsed);
   const ImageFlags image_flags = read_image_flags(parsed);
   ReportOptions settings;
   settings.topk = parsed["topk"].as<int>();

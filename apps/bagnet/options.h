@@ -29,6 +29,7 @@ struct UsageError : std::runtime_error {
 struct ModelFlags {
   std::string weights, arch, labels, device = "auto";
   int threads = 0;
+  Precision precision = Precision::Float32;  // --precision, for the commands that offer it
 };
 
 struct ImageFlags {
@@ -36,6 +37,8 @@ struct ImageFlags {
 };
 
 void add_model_flags(cxxopts::Options& options);
+// --precision float32|bfloat16 of the inference commands (group "Speed").
+void add_precision_flag(cxxopts::Options& options);
 // --resize, --crop and --max-megapixels.
 void add_image_flags(cxxopts::Options& options);
 // --max-megapixels alone, for commands that decode stored pictures but take no images (browse, merge).
@@ -47,6 +50,8 @@ void add_batch_flags(cxxopts::Options& options);
 void add_ranking_flags(cxxopts::Options& options);
 
 ModelFlags read_model_flags(const cxxopts::ParseResult& parsed);
+// For commands that called add_precision_flag. UsageError for an unknown precision.
+Precision read_precision_flag(const cxxopts::ParseResult& parsed);
 // Also applies --max-megapixels (read_image_limit_flag).
 ImageFlags read_image_flags(const cxxopts::ParseResult& parsed);
 // Sets the library's process-wide image size limit (set_max_image_pixels) from --max-megapixels:

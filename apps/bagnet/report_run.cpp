@@ -21,6 +21,9 @@ nlohmann::json run_identity(const Samples& samples, const nlohmann::json& report
   const auto* bytes = reinterpret_cast<const uint8_t*>(listing.data());
   nlohmann::json model = nlohmann::json::object();
   for (const char* key : {"sha256", "architecture", "preprocessing"}) model[key] = report.at("model").at(key);
+  // Runs in another precision give other numbers, so they may not be resumed or merged into this one;
+  // float32 runs keep the identity they had before precision could be chosen.
+  if (report.at("model").value("precision", "float32") != "float32") model["precision"] = report.at("model").at("precision");
   return {{"format", "bagnet-lens report run"},
           {"version", 1},
           {"samples", samples.size()},
@@ -62,6 +65,9 @@ void check_same_run(const nlohmann::json& old, const nlohmann::json& now, const 
   for (const char* key : {"sha256", "architecture", "preprocessing"})
     BAGNET_CHECK(old["model"][key] == now["model"][key], ErrorKind::InvalidArgument, folder,
                  " holds a run with another model or preprocessing than ", here, " (", key, " differs)", hint);
+  const std::string old_precision = old["model"].value("precision", "float32"), precision = now["model"].value("precision", "float32");
+  BAGNET_CHECK(old_precision == precision, ErrorKind::InvalidArgument, folder, " holds a run computed in ", old_precision,
+               ", ", compare_shard ? "this run computes in " : "the first folder's in ", precision, hint);
   if (old["settings"] != now["settings"]) {
     std::string differences;
     for (const auto& [key, value] : now["settings"].items())

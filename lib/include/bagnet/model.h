@@ -15,10 +15,34 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace bagnet {
+
+namespace detail {
+class FoldedNet;
+}
+
+// The number format of inference. BFloat16 keeps float32's range with an 8-bit mantissa: activations
+// and convolution weights are rounded to it (products accumulate in float32), the classifier and
+// everything after it stay float32. Roughly twice the convolution rate on CPUs with AVX512-BF16 or
+// AMX and on CUDA GPUs; the cost in exactness is measured in README.md ("Precision").
+enum class Precision {
+  Float32,   // exact to the official code's float32 results (the default)
+  BFloat16,  // inference only
+};
+std::string precision_name(Precision precision);  // "float32", "bfloat16"
+// "float32"/"fp32" or "bfloat16"/"bf16"; throws Error(InvalidArgument) naming the choices.
+Precision parse_precision(const std::string& name);
+// Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX-BF16) that the
+// operating system enables and oneDNN may use (DNNL_MAX_CPU_ISA can hold it below them); without
+// them oneDNN has no fast (or, on older CPUs, no) bfloat16 path.
+bool cpu_has_bfloat16();
+// Throws Error(Runtime) when `device` cannot run `precision` (bfloat16 on a CPU without the
+// instructions above); float32 runs everywhere.
+void check_precision_supported(Precision precision, const torch::Device& device);
 
 class BagNetImpl : public torch::nn::Module {
  public:
@@ -35,8 +59,17 @@ class BagNetImpl : public torch::nn::Module {
 
   const Arch& arch() const { return arch_; }
 
+  // BFloat16: features() runs through a copy of the current weights with every BatchNorm folded into
+  // its convolution, in bfloat16, on the parameters' device (call after to(device), and again after
+  // changing the weights). Inference only: features() throws in training mode and computes without
+  // autograd. Float32 drops the copy. Throws Error(Runtime) where the device has no bfloat16 path.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
+
  private:
   Arch arch_;
+  Precision precision_ = Precision::Float32;
+  std::shared_ptr<const detail::FoldedNet> reduced_;  // the bfloat16 copy
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
   std::vector<torch::nn::Sequential> stages_;
@@ -55,6 +88,7 @@ void load_state_dict(BagNet& net, const StateDict& tensors);
 struct LoadOptions {
   std::string arch;                         // architecture spec overriding detection ("" = detect)
   torch::Device device = torch::kCPU;
+  Precision precision = Precision::Float32; // BagNetImpl::set_precision after loading
 };
 
 struct LoadedModel {

@@ -1,6 +1,7 @@
 #include "folded_net.h"
 
 #include "classifier_rows.h"
+#include "convolve.h"
 
 #include <bagnet/error.h>
 
@@ -17,7 +18,8 @@ constexpr double kBatchNormEps = 1e-5;  // torch.nn.BatchNorm2d's default, used 
 
 torch::Tensor channels_last(const torch::Tensor& t) { return t.contiguous(torch::MemoryFormat::ChannelsLast); }
 
-FoldedConv fold(const Tensors& p, const std::string& conv, const std::string& bn, int64_t stride, int64_t dilation) {
+FoldedConv fold(const Tensors& p, const std::string& conv, const std::string& bn, int64_t stride, int64_t dilation,
+                Precision precision) {
   const torch::Tensor w = p.at(conv + ".weight");
   const torch::Tensor scale = p.at(bn + ".weight") / torch::sqrt(p.at(bn + ".running_var") + kBatchNormEps);
   FoldedConv out;
@@ -25,7 +27,8 @@ FoldedConv fold(const Tensors& p, const std::string& conv, const std::string& bn
   out.bias = p.at(bn + ".bias") - p.at(bn + ".running_mean") * scale;
   out.stride = stride;
   out.dilation = dilation;
-  if (winograd_pays_off(out.weight, stride, dilation)) out.winograd = Winograd3x3(out.weight, out.bias);
+  if (precision == Precision::BFloat16) out.weight = channels_last(out.weight.to(torch::kBFloat16));
+  else if (winograd_pays_off(out.weight, stride, dilation)) out.winograd = Winograd3x3(out.weight, out.bias);
   return out;
 }
 
@@ -33,6 +36,7 @@ FoldedConv fold(const Tensors& p, const std::string& conv, const std::string& bn
 
 torch::Tensor FoldedConv::operator()(const torch::Tensor& x) const {
   if (winograd.defined()) return winograd(x);
+  if (weight.scalar_type() == torch::kBFloat16) return convolve(x, weight, bias, stride, dilation);
   const std::vector<int64_t> strides{stride, stride}, padding{0, 0}, dilations{dilation, dilation};
   return torch::conv2d(x, weight, bias, strides, padding, dilations);
 }
@@ -125,8 +129,8 @@ double folded_flops(const Arch& arch, int64_t h, int64_t w, int64_t output_strid
   return flops;
 }
 
-FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form)
-    : output_stride_(output_stride), patch_(receptive_field(net->arch())) {
+FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form, Precision precision)
+    : output_stride_(output_stride), precision_(precision), patch_(receptive_field(net->arch())) {
   const Arch& arch = net->arch();
   const auto allowed = dense_strides(arch);
   BAGNET_CHECK(std::find(allowed.begin(), allowed.end(), output_stride) != allowed.end(), ErrorKind::InvalidArgument,
@@ -141,7 +145,8 @@ FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form)
   for (const auto& item : net->named_buffers()) p[item.key()] = item.value().detach();
 
   stem1_.weight = channels_last(p.at("conv1.weight"));
-  stem2_ = fold(p, "conv2", "bn1", 1, 1);
+  if (precision == Precision::BFloat16) stem1_.weight = channels_last(stem1_.weight.to(torch::kBFloat16));
+  stem2_ = fold(p, "conv2", "bn1", 1, 1, precision);
   // Products of the strides kept and removed so far; the dilation of later kernels (Atrous only).
   int64_t kept = 1, removed = 1, dilation = 1;
   for (size_t s = 0; s < arch.blocks.size(); ++s) {
@@ -150,12 +155,12 @@ FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form)
       const int64_t stride = block_stride(arch, s, b);
       const bool keep = stride > 1 && removed == 1 && kept * stride <= output_stride;
       FoldedBlock block;
-      block.conv1 = fold(p, prefix + "conv1", prefix + "bn1", 1, 1);
-      block.conv2 = fold(p, prefix + "conv2", prefix + "bn2", keep ? stride : 1, dilation);
-      block.conv3 = fold(p, prefix + "conv3", prefix + "bn3", 1, 1);
+      block.conv1 = fold(p, prefix + "conv1", prefix + "bn1", 1, 1, precision);
+      block.conv2 = fold(p, prefix + "conv2", prefix + "bn2", keep ? stride : 1, dilation, precision);
+      block.conv3 = fold(p, prefix + "conv3", prefix + "bn3", 1, 1, precision);
       block.has_downsample = p.count(prefix + "downsample.0.weight") > 0;
       if (block.has_downsample)
-        block.downsample = fold(p, prefix + "downsample.0", prefix + "downsample.1", keep ? stride : 1, 1);
+        block.downsample = fold(p, prefix + "downsample.0", prefix + "downsample.1", keep ? stride : 1, 1, precision);
       if (keep) {
         kept *= stride;
       } else if (stride > 1) {
@@ -176,16 +181,21 @@ FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form)
 }
 
 torch::Tensor FoldedNet::stem(const torch::Tensor& input) const {
-  torch::Tensor x = stem2_(stem1_(input));
-  return x.relu_();
+  const torch::Tensor x = precision_ == Precision::BFloat16 ? input.to(torch::kBFloat16) : input;
+  return stem2_(stem1_(x)).relu_();
 }
 
-torch::Tensor FoldedNet::logits(const torch::Tensor& input, const std::vector<int64_t>& classes) const {
+torch::Tensor FoldedNet::features(const torch::Tensor& input) const {
   torch::Tensor x = stem(input);
   for (const auto& block : blocks_) {
     x = block(x);
     if (block.split_after > 1) x = space_to_batch(x, block.split_after);
   }
+  return x;
+}
+
+torch::Tensor FoldedNet::logits(const torch::Tensor& input, const std::vector<int64_t>& classes) const {
+  const torch::Tensor x = features(input);
   const int64_t rows = (input.size(2) - patch_) / output_stride_ + 1, cols = (input.size(3) - patch_) / output_stride_ + 1;
   return merge_phases(classify(x, classes), rows, cols);
 }
@@ -201,7 +211,7 @@ torch::Tensor FoldedNet::merge_phases(const torch::Tensor& logits, int64_t rows,
 
 torch::Tensor FoldedNet::classify(const torch::Tensor& x, const std::vector<int64_t>& classes) const {
   const auto [weight, bias] = classifier_rows(fc_weight_, fc_bias_, classes);
-  return torch::conv2d(x, channels_last(weight), bias);
+  return torch::conv2d(x.to(torch::kFloat), channels_last(weight), bias);
 }
 
 }  // namespace bagnet::detail

@@ -45,9 +45,17 @@ torch::Tensor batch_to_space(const torch::Tensor& x, int64_t s);
 class FoldedNet {
  public:
   // output_stride must be a product of the leading layer strides (1, 2, 4 or 8 for the presets).
-  FoldedNet(BagNet& net, int64_t output_stride, DenseForm form = DenseForm::SpaceToBatch);
-  // [N, C, h, w] float32 (channels-last is fastest) -> [N, K, h', w'] logits of `classes` (empty: all).
+  // BFloat16 keeps bfloat16 copies of the folded convolutions (direct, no Winograd: its transforms
+  // would add to bfloat16's rounding) and runs the classifier in float32.
+  FoldedNet(BagNet& net, int64_t output_stride, DenseForm form = DenseForm::SpaceToBatch,
+            Precision precision = Precision::Float32);
+  // [N, C, h, w] float32 (channels-last is fastest) -> [N, K, h', w'] float32 logits of `classes`
+  // (empty: all).
   torch::Tensor logits(const torch::Tensor& input, const std::vector<int64_t>& classes) const;
+  // [N, C, h, w] float32 -> the classifier's input, in this net's precision: with the total stride
+  // as output stride, what BagNetImpl::features computes (the phases of smaller strides stay in the
+  // batch dimension).
+  torch::Tensor features(const torch::Tensor& input) const;
   int64_t output_stride() const { return output_stride_; }
 
   // The stages of logits(), exposed so benchmarks can time them one by one: stem, then each block
@@ -63,6 +71,7 @@ class FoldedNet {
   std::vector<FoldedBlock> blocks_;
   torch::Tensor fc_weight_, fc_bias_;  // [K, F, 1, 1], [K]
   int64_t output_stride_ = 1;
+  Precision precision_ = Precision::Float32;
   int64_t patch_ = 1;            // receptive field q
   std::vector<int64_t> splits_;  // SpaceToBatch factors in the order applied
 };

@@ -2,10 +2,10 @@
 #include <bagnet/model.h>
 
 #include "classifier_rows.h"
+#include "convolve.h"
+#include "folded_net.h"
 #include "shape_string.h"
 
-#include <ATen/Context.h>
-#include <ATen/ops/mkldnn_convolution.h>
 #include <torch/torch.h>
 
 #include <unordered_map>
@@ -19,23 +19,8 @@ nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(0).bias(false));
 }
 
-// Inference convolutions on the CPU always run on oneDNN. LibTorch would pick the kernel by batch
-// size, thread count and tensor size (im2col + BLAS for one small image or a few 1x1 ones), so an
-// image's numbers would depend on how many images share its pass; oneDNN's result for an image does
-// not (checked by test_arch "batch-invariant"), which makes batched runs byte-identical to runs of
-// one image at a time. Training (autograd) and other devices keep LibTorch's choice.
-torch::Tensor convolve(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride) {
-  const bool one_dnn = x.device().is_cpu() && !torch::GradMode::is_enabled() && at::hasMKLDNN() &&
-                       (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
-                       x.scalar_type() == weight.scalar_type();
-  if (!one_dnn) return torch::conv2d(x, weight, bias, stride);
-  const int64_t strides[2] = {stride, stride}, zeros[2] = {0, 0}, ones[2] = {1, 1};
-  return at::mkldnn_convolution(x, weight, bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt, zeros,
-                                strides, ones, 1);
-}
-
 torch::Tensor convolve(const nn::Conv2dImpl& c, const torch::Tensor& x) {
-  return convolve(x, c.weight, c.bias, c.options.stride()->at(0));
+  return detail::convolve(x, c.weight, c.bias, c.options.stride()->at(0));
 }
 
 // ResNet bottleneck without padding; the residual is cropped at the bottom/right to match, as the
@@ -109,6 +94,12 @@ torch::Tensor BagNetImpl::features(const torch::Tensor& input) {
   BAGNET_CHECK(input.scalar_type() == torch::kFloat, ErrorKind::BadInput, "model input: expected float32, got ",
                input.scalar_type());
   map_geometry(arch_, input.size(2), input.size(3));  // throws for inputs smaller than q
+  if (reduced_) {
+    BAGNET_CHECK(!is_training(), ErrorKind::InvalidArgument,
+                 "bfloat16 precision is for inference: call eval() first, or set float32 precision to train");
+    torch::NoGradGuard no_grad;
+    return reduced_->features(input).to(torch::kFloat);
+  }
   torch::Tensor x = torch::relu(bn1(convolve(*conv2, convolve(*conv1, input))));
   for (auto& stage : stages_) x = stage->forward(x);
   return x;
@@ -118,11 +109,22 @@ torch::Tensor BagNetImpl::patch_logits(const torch::Tensor& features, const std:
   const auto [weight, bias] = detail::classifier_rows(fc->weight, fc->bias, classes);
   // A 1x1 convolution instead of a per-position matmul: convolutions run on oneDNN, matmul on a
   // slow reference BLAS in some LibTorch builds.
-  return convolve(features, weight.view({weight.size(0), weight.size(1), 1, 1}), bias, 1);
+  return detail::convolve(features, weight.view({weight.size(0), weight.size(1), 1, 1}), bias, 1);
 }
 
 torch::Tensor BagNetImpl::forward(const torch::Tensor& input) {
   return patch_logits(features(input)).mean({2, 3});
+}
+
+void BagNetImpl::set_precision(Precision precision) {
+  reduced_.reset();
+  if (precision == Precision::BFloat16) {
+    check_precision_supported(precision, parameters().front().device());
+    BagNet self(std::dynamic_pointer_cast<BagNetImpl>(shared_from_this()));
+    reduced_ = std::make_shared<const detail::FoldedNet>(self, total_stride(arch_), detail::DenseForm::SpaceToBatch,
+                                                         Precision::BFloat16);
+  }
+  precision_ = precision;
 }
 
 StateDict state_dict_of(const BagNet& net) {
@@ -196,6 +198,7 @@ LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   loaded.checkpoint.tensors.clear();
   loaded.net->eval();
   loaded.net->to(options.device);
+  loaded.net->set_precision(options.precision);
   return loaded;
 }
 

@@ -83,6 +83,7 @@ ModelFingerprint fingerprint(const LoadedModel& model, const InputSpec& preproce
   f.num_classes = model.arch.num_classes;
   f.torch_version = torch_version();
   f.device = device_description(model.net->parameters().front().device());
+  f.precision = precision_name(model.net->precision());
   f.preprocessing = preprocessing;
   return f;
 }
