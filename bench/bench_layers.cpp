@@ -83,8 +83,8 @@ int main(int argc, char** argv) {
     bagnet::BagNet net(bagnet::parse_arch(model));
     net->eval();
     net->to(device);
-    const bagnet::detail::FoldedNet folded(net, 1);
-    const bagnet::detail::FoldedNet atrous(net, 1, bagnet::detail::DenseForm::Atrous);
+    const bagnet::detail::FoldedNet folded(*net, 1);
+    const bagnet::detail::FoldedNet atrous(*net, 1, bagnet::detail::DenseForm::Atrous);
     const int64_t q = bagnet::receptive_field(net->arch());
     const auto input = torch::randn({1, net->arch().in_channels, size + q - 1, size + q - 1}, device)
                            .contiguous(torch::MemoryFormat::ChannelsLast);

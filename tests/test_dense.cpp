@@ -234,7 +234,7 @@ TEST_CASE("space-to-batch and a trous forms of the dense network agree") {
       const auto input = torch::randn({1, 3, side, side + 3}).to(test_device());
       for (int64_t stride : bagnet::detail::dense_strides(net->arch())) {
         CAPTURE(stride);
-        const bagnet::detail::FoldedNet s2b(net, stride), atrous(net, stride, bagnet::detail::DenseForm::Atrous);
+        const bagnet::detail::FoldedNet s2b(*net, stride), atrous(*net, stride, bagnet::detail::DenseForm::Atrous);
         const auto a = s2b.logits(input, {}), b = atrous.logits(input, {});
         CHECK(a.sizes() == b.sizes());
         CHECK(bound_ratio(a, b, 2 * dense_logits_bounded(net, input, stride, {}, false).error) <= 1);

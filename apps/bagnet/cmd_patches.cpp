@@ -204,7 +204,8 @@ int run_patches(int argc, char** argv) {
   }
   const nlohmann::json doc = {
       {"model", {{"file", json_path(model.path)}, {"sha256", model.checkpoint.sha256}, {"architecture", arch_to_spec(model.arch)},
-                 {"receptive_field", receptive_field(model.arch)}, {"stride", total_stride(model.arch)}}},
+                 {"receptive_field", receptive_field(model.arch)}, {"stride", total_stride(model.arch)},
+                 {"precision", precision_name(model.net->precision())}}},
       {"preprocessing", {{"resize", prep.resize ? nlohmann::json(*prep.resize) : nlohmann::json(nullptr)},
                          {"crop", prep.crop ? nlohmann::json(*prep.crop) : nlohmann::json(nullptr)}}},
       {"images", top.images()},

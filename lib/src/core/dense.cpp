@@ -51,7 +51,7 @@ void report(const ProgressCallback& callback, int64_t done, int64_t total, const
 
 torch::Tensor shared(BagNet& net, const torch::Tensor& padded, const DenseOptions& o, const std::vector<int64_t>& classes,
                      int64_t rows, int64_t cols, int64_t q, int64_t& tiles_used) {
-  const detail::FoldedNet folded(net, o.stride, detail::DenseForm::SpaceToBatch, net->precision());
+  const detail::FoldedNet folded(*net, o.stride, detail::DenseForm::SpaceToBatch, net->precision());
   const int64_t k = static_cast<int64_t>(classes.size());
   const int64_t tile = choose_tile(net->arch(), o, q, k, rows, cols);
   std::optional<detail::CpuBlockCacheScope> block_cache;

@@ -129,9 +129,9 @@ double folded_flops(const Arch& arch, int64_t h, int64_t w, int64_t output_strid
   return flops;
 }
 
-FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form, Precision precision)
-    : output_stride_(output_stride), precision_(precision), patch_(receptive_field(net->arch())) {
-  const Arch& arch = net->arch();
+FoldedNet::FoldedNet(const BagNetImpl& net, int64_t output_stride, DenseForm form, Precision precision)
+    : output_stride_(output_stride), precision_(precision), patch_(receptive_field(net.arch())) {
+  const Arch& arch = net.arch();
   const auto allowed = dense_strides(arch);
   BAGNET_CHECK(std::find(allowed.begin(), allowed.end(), output_stride) != allowed.end(), ErrorKind::InvalidArgument,
                "dense stride ", output_stride, " not available for this architecture (possible: ", [&] {
@@ -141,8 +141,8 @@ FoldedNet::FoldedNet(BagNet& net, int64_t output_stride, DenseForm form, Precisi
                }(), ")");
   torch::NoGradGuard no_grad;
   Tensors p;
-  for (const auto& item : net->named_parameters()) p[item.key()] = item.value().detach();
-  for (const auto& item : net->named_buffers()) p[item.key()] = item.value().detach();
+  for (const auto& item : net.named_parameters()) p[item.key()] = item.value().detach();
+  for (const auto& item : net.named_buffers()) p[item.key()] = item.value().detach();
 
   stem1_.weight = channels_last(p.at("conv1.weight"));
   if (precision == Precision::BFloat16) stem1_.weight = channels_last(stem1_.weight.to(torch::kBFloat16));

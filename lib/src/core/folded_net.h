@@ -47,7 +47,7 @@ class FoldedNet {
   // output_stride must be a product of the leading layer strides (1, 2, 4 or 8 for the presets).
   // BFloat16 keeps bfloat16 copies of the folded convolutions (direct, no Winograd: its transforms
   // would add to bfloat16's rounding) and runs the classifier in float32.
-  FoldedNet(BagNet& net, int64_t output_stride, DenseForm form = DenseForm::SpaceToBatch,
+  FoldedNet(const BagNetImpl& net, int64_t output_stride, DenseForm form = DenseForm::SpaceToBatch,
             Precision precision = Precision::Float32);
   // [N, C, h, w] float32 (channels-last is fastest) -> [N, K, h', w'] float32 logits of `classes`
   // (empty: all).

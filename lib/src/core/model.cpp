@@ -120,8 +120,7 @@ void BagNetImpl::set_precision(Precision precision) {
   reduced_.reset();
   if (precision == Precision::BFloat16) {
     check_precision_supported(precision, parameters().front().device());
-    BagNet self(std::dynamic_pointer_cast<BagNetImpl>(shared_from_this()));
-    reduced_ = std::make_shared<const detail::FoldedNet>(self, total_stride(arch_), detail::DenseForm::SpaceToBatch,
+    reduced_ = std::make_shared<const detail::FoldedNet>(*this, total_stride(arch_), detail::DenseForm::SpaceToBatch,
                                                          Precision::BFloat16);
   }
   precision_ = precision;
