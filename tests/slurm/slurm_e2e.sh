@@ -110,7 +110,10 @@ for n in (400, 2000):
 PY
 cd "$dir/work"
 "$bagnet" report fm400-images-idx3-ubyte --weights "$model" --threads 1 -o whole400 2>/dev/null
-"$bagnet" report fm2000-images-idx3-ubyte --weights "$model" --threads 1 --topk 3 -o whole2000 2>/dev/null
+# Run 2's inputs are upscaled (--resize 112, 16x the pixels) so that a task of 500 images takes a few
+# seconds and can be cancelled mid-run: at 28x28 a batched task finishes within the polling interval.
+slow=(--topk 3 --resize 112 --crop none)
+"$bagnet" report fm2000-images-idx3-ubyte --weights "$model" --threads 1 "${slow[@]}" -o whole2000 2>/dev/null
 say "unsharded reference runs written"
 
 job_ids() { sed -n 's/^report tasks: job \([0-9]*\) .* merge: job \([0-9]*\),.*/\1 \2/p'; }
@@ -142,7 +145,7 @@ ls -a run1 | grep -q merging && fail "run1: a staging folder was left"
 say "400 images in 8 tasks merged, identical to the unsharded run"
 
 # 2. One task cancelled mid-run, then resubmitted.
-submitted=$(SHARDS=4 THREADS=1 MEM=1G OUT=run2 BAGNET="$bagnet" bash "$example" fm2000-images-idx3-ubyte "$model" --topk 3)
+submitted=$(SHARDS=4 THREADS=1 MEM=1G OUT=run2 BAGNET="$bagnet" bash "$example" fm2000-images-idx3-ubyte "$model" "${slow[@]}")
 echo "$submitted" >&2
 read -r array merge <<<"$(echo "$submitted" | job_ids)"
 for i in $(seq 600); do
@@ -163,7 +166,7 @@ if "$bagnet" merge run2/shards/0 run2/shards/2 run2/shards/3 -o run2/partial 2>r
 fi
 grep -q "shard 1 of 4 missing" run2/partial.err || fail "the incomplete merge did not name shard 1: $(cat run2/partial.err)"
 [ -e run2/partial ] && fail "the incomplete merge wrote run2/partial"
-submitted=$(TASKS=1 SHARDS=4 THREADS=1 MEM=1G OUT=run2 BAGNET="$bagnet" bash "$example" fm2000-images-idx3-ubyte "$model" --topk 3)
+submitted=$(TASKS=1 SHARDS=4 THREADS=1 MEM=1G OUT=run2 BAGNET="$bagnet" bash "$example" fm2000-images-idx3-ubyte "$model" "${slow[@]}")
 echo "$submitted" >&2
 read -r array merge <<<"$(echo "$submitted" | job_ids)"
 wait_jobs 300 "$array" "$merge"
