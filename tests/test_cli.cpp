@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
@@ -475,6 +476,38 @@ TEST_CASE("heatmap: the style is in the file name, so styles share a folder") {
   CHECK(run("heatmap " + common + " --style panel").code == 0);
   CHECK(fs::exists(out / "chelsea-224x224.panel.png"));
   CHECK(run("heatmap " + common + " --style overlay").code == 2);  // the same style again: refused
+}
+
+TEST_CASE("heatmap: batched passes draw the same pictures and maps as one image at a time") {
+  const fs::path dir = scratch_dir() / "heatmap-batched";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "broken.png") << "not a png";
+  // Two input sizes (--crop none keeps the rocket's aspect), so batches also break at a size
+  // change, and an unreadable file between them.
+  const std::string images = image("chelsea-224x224.png") + " '" + (dir / "broken.png").string() + "' " +
+                             image("rocket-160x208.png") + " " + image("coffee-224x224.png");
+  const std::string common = weights("bagnet9-s9.pth.tar") + " --resize 48 --crop none --npy --threads " +
+                             std::to_string(test_threads(2));
+  const auto files_of = [](const fs::path& folder) {
+    std::map<std::string, std::string> files;
+    for (const auto& entry : fs::recursive_directory_iterator(folder))
+      if (entry.is_regular_file()) files[fs::relative(entry.path(), folder).string()] = slurp(entry.path());
+    return files;
+  };
+  int number = 0;
+  for (const std::string mode : {" --class top:2", " --class top:2 --vs 3 --scale global --stride 4 --style panel"}) {
+    const fs::path one = dir / ("one" + std::to_string(number)), many = dir / ("many" + std::to_string(number));
+    ++number;
+    const Result a = run("heatmap " + images + common + mode + " --batch-size 1 --decode-threads 1 -o '" + one.string() + "'");
+    const Result b = run("heatmap " + images + common + mode + " --batch-size 4 --decode-threads 3 -o '" + many.string() + "'");
+    CHECK_MESSAGE(a.code == 1, mode);  // the broken file
+    CHECK_MESSAGE(b.code == 1, mode);
+    CHECK_MESSAGE(b.err.find("broken.png") != std::string::npos, mode);
+    const auto pictures = files_of(one);
+    CHECK_MESSAGE(pictures.size() == (number == 1 ? 12u : 6u), mode);  // 3 images x 2 classes (or 1 panel) x png + npy
+    CHECK_MESSAGE((files_of(many) == pictures), mode);
+  }
 }
 
 TEST_CASE("heatmap: clashing names of relative inputs get relative folders, never the current directory's path") {

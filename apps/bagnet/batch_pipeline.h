@@ -78,7 +78,7 @@ template <typename Output>
 void run_in_batches(const Samples& samples, std::vector<int64_t> indices, const InputSpec& prep,
                     const BatchFlags& batching, const torch::Device& device,
                     const std::function<std::vector<Output>(const torch::Tensor&)>& pass,
-                    const std::function<void(DecodedSample&, const Output*)>& each);
+                    const std::function<void(DecodedSample&, Output*)>& each);
 
 }  // namespace bagnet::cli
 
@@ -162,7 +162,7 @@ template <typename Output>
 void run_in_batches(const Samples& samples, std::vector<int64_t> indices, const InputSpec& prep,
                     const BatchFlags& batching, const torch::Device& device,
                     const std::function<std::vector<Output>(const torch::Tensor&)>& pass,
-                    const std::function<void(DecodedSample&, const Output*)>& each) {
+                    const std::function<void(DecodedSample&, Output*)>& each) {
   const int64_t requested = batching.batch_size;
   const bool cuda = device.is_cuda();
   SamplePrefetcher prefetcher(samples, std::move(indices), [&prep](const cv::Mat& image) { return preprocess(image, prep); },

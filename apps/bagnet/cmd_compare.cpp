@@ -1,5 +1,6 @@
 // bagnet compare: the BagNet paper's comparisons of a BagNet with another network on a dataset
 // (error distribution, feature sensitivity, interactions, deletion/insertion curves); docs/compare.md.
+#include "batch_pipeline.h"
 #include "commands.h"
 #include "options.h"
 #include "sample_loop.h"
@@ -222,10 +223,16 @@ int run_compare(int argc, char** argv) {
   std::cerr << "other model: " << other->description() << "\n";
   CompareSummary summary(flags.measure);
   SampleLoop loop("compare", static_cast<int64_t>(chosen.size()));
-  for (const int64_t index : chosen) {
-    const SampleInfo info = samples.info(index);
+  // Each image's masked copies already go through both networks in batches (--batch-size); the
+  // next images are decoded meanwhile.
+  SamplePrefetcher prefetcher(samples, chosen, [&prep](const cv::Mat& image) { return preprocess(image, prep); },
+                              /*threads=*/1, /*ahead=*/4);
+  while (std::optional<DecodedSample> sample = prefetcher.next()) {
+    const SampleInfo& info = sample->info;
+    const int64_t index = info.index;
     loop.run(info.source, [&] {
-      const ModelInput input = preprocess(samples.image(index), prep);
+      if (sample->error) std::rethrow_exception(sample->error);
+      const ModelInput& input = *sample->input;
       const std::optional<int64_t> label = flags.explain_predicted ? std::nullopt : info.label;
       ImageComparison c = compare_image(model.net, *other, input.tensor.unsqueeze(0).to(flags.other.device), label, flags.measure,
                                         flags.measure.seed * 1000003ULL + static_cast<uint64_t>(index));

@@ -4,11 +4,13 @@
 // Three stages, kept apart: read_heatmap_flags (every flag checked before anything is loaded),
 // plan_heatmap (what needs the model: classes, stride, the pictures to write, refused before any
 // work) and the per-image loop (compute_job, draw_job), then print_heatmap_summary.
+#include "batch_pipeline.h"
 #include "commands.h"
 #include "image_files.h"
 #include "sample_loop.h"
 #include "options.h"
 #include "progress.h"
+#include "samples.h"
 
 #include <bagnet/json_text.h>
 #include <bagnet/atomic_file.h>
@@ -28,6 +30,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <numeric>
 #include <optional>
 
 namespace fs = std::filesystem;
@@ -112,6 +115,7 @@ struct HeatmapFlags {
   std::string class_text, stride_text;
   std::optional<std::string> vs_text;
   int max_memory_mb = 1536;
+  BatchFlags batching;
   bool save_maps = false, overwrite = false, json = false;
 };
 
@@ -127,6 +131,7 @@ void add_heatmap_flags(cxxopts::Options& options) {
   add_model_flags(options);
   add_precision_flag(options);
   add_image_flags(options);
+  add_batch_flags(options);
   options.add_options("Maps")
       ("class", "top (the prediction), top:N (the top N), or a comma list of indices and/or names",
        cxxopts::value<std::string>()->default_value("top"))
@@ -207,6 +212,7 @@ HeatmapFlags read_heatmap_flags(const cxxopts::ParseResult& parsed) {
   if (parsed.count("vs")) flags.vs_text = parsed["vs"].as<std::string>();
   flags.stride_text = parsed["stride"].as<std::string>();
   flags.max_memory_mb = parsed["max-memory"].as<int>();
+  flags.batching = read_batch_flags(parsed);
   return flags;
 }
 
@@ -297,21 +303,15 @@ HeatmapPlan plan_heatmap(const HeatmapFlags& flags, const LoadedModel& model, co
 
 // ---- run: one image -------------------------------------------------------------------------
 
-// The maps of one image: its chosen classes (and the --vs class) at the planned stride.
-Job compute_job(const ImageFile& f, const HeatmapFlags& flags, const HeatmapPlan& plan, LoadedModel& model) {
+// The maps of image `i` of a batch: its chosen classes (and the --vs class last) at the planned
+// stride, from the batch's native map `map` (of the classes `native` asked for); a dense map is
+// computed for this image alone. File and photo are the caller's to fill in.
+Job image_job(const EvidenceMap& map, const torch::Tensor& image_logits, const torch::Tensor& batch, int64_t i,
+              const HeatmapFlags& flags, const HeatmapPlan& plan, LoadedModel& model) {
   const ClassChoice& choice = plan.choice;
   const int64_t vs = plan.vs;
   Job job;
-  job.file = f;
-  job.input = load_image(f.path.string(), plan.preprocess);
-  const torch::Tensor batch = job.input.tensor.unsqueeze(0);
-  EvidenceOptions native;
-  if (choice.top == 0) {
-    native.classes = choice.fixed;
-    if (vs >= 0) native.classes.push_back(vs);
-  }
-  const EvidenceMap map = compute_evidence(model.net, batch, native);
-  const torch::Tensor logits = map.image_logits()[0];
+  const torch::Tensor logits = image_logits[i];
   std::vector<int64_t> rows;  // rows of `map` holding the chosen classes (and vs last)
   if (choice.top > 0) {
     const torch::Tensor top = std::get<1>(logits.topk(choice.top));
@@ -320,21 +320,21 @@ Job compute_job(const ImageFile& f, const HeatmapFlags& flags, const HeatmapPlan
     if (vs >= 0) rows.push_back(vs);
   } else {
     job.classes = choice.fixed;
-    for (size_t k = 0; k < native.classes.size(); ++k) rows.push_back(static_cast<int64_t>(k));
+    for (size_t k = 0; k < choice.fixed.size() + (vs >= 0 ? 1 : 0); ++k) rows.push_back(static_cast<int64_t>(k));
   }
   for (size_t k = 0; k < job.classes.size(); ++k) job.logits.push_back(logits[rows[k]].item<float>());
   if (vs >= 0) job.vs_logit = logits[rows.back()].item<float>();
   torch::Tensor all;
   if (plan.native_stride) {
-    all = map.logits[0].index_select(0, torch::tensor(rows));
+    all = map.logits[i].index_select(0, torch::tensor(rows));
     job.layout = layout_of(map.geometry);
   } else {
     DenseOptions dense;
     dense.stride = plan.stride;
     dense.max_memory_mb = flags.max_memory_mb;
-    for (size_t k = 0; k < job.classes.size(); ++k) dense.classes.push_back(job.classes[k]);
+    dense.classes = job.classes;
     if (vs >= 0) dense.classes.push_back(vs);
-    const DenseMap d = compute_dense_evidence(model.net, batch, dense);
+    const DenseMap d = compute_dense_evidence(model.net, batch.slice(0, i, i + 1), dense);
     all = d.logits[0];
     job.layout = layout_of(d);
   }
@@ -345,6 +345,22 @@ Job compute_job(const ImageFile& f, const HeatmapFlags& flags, const HeatmapPlan
     job.vs_map = all[n].contiguous();
   }
   return job;
+}
+
+// The maps of a batch [B, C, H, W] float32: one native pass for the batch (all classes when the
+// top ones are wanted, else only the chosen ones), then each image's maps (image_job).
+std::vector<Job> compute_jobs(const torch::Tensor& batch, const HeatmapFlags& flags, const HeatmapPlan& plan,
+                              LoadedModel& model) {
+  EvidenceOptions native;
+  if (plan.choice.top == 0) {
+    native.classes = plan.choice.fixed;
+    if (plan.vs >= 0) native.classes.push_back(plan.vs);
+  }
+  const EvidenceMap map = compute_evidence(model.net, batch, native);
+  const torch::Tensor image_logits = map.image_logits();
+  std::vector<Job> jobs;
+  for (int64_t i = 0; i < batch.size(0); ++i) jobs.push_back(image_job(map, image_logits, batch, i, flags, plan, model));
+  return jobs;
 }
 
 // Dense maps are computed on the zero-padded input, so their mean is not the image logit (the
@@ -427,16 +443,39 @@ struct HeatmapResult {
   size_t images_ok = 0;
 };
 
-// --scale per-image or fixed: each image computed and drawn in one go.
+// Every image's maps, computed in batched passes (run_in_batches: decoded ahead, a batch's pass
+// beside the previous batch's drawing), handed to `use` in input order inside the sample loop with
+// its file and photo; returns how many images `use` took without failing.
+size_t for_each_job(const ImageFiles& files, const HeatmapFlags& flags, const HeatmapPlan& plan, LoadedModel& model,
+                    SampleLoop& loop, const std::function<void(Job&)>& use) {
+  std::vector<std::string> paths;
+  for (const ImageFile& f : files.images) paths.push_back(f.path.string());
+  const Samples samples(paths, InputKinds::ImagesOnly);
+  std::vector<int64_t> all(paths.size());
+  std::iota(all.begin(), all.end(), 0);
+  size_t ok = 0;
+  const auto pass = [&](const torch::Tensor& batch) { return compute_jobs(batch, flags, plan, model); };
+  run_in_batches<Job>(samples, all, plan.preprocess, flags.batching, model.net->parameters().front().device(), pass,
+                      [&](DecodedSample& sample, Job* job) {
+    const ImageFile& file = files.images[static_cast<size_t>(sample.info.index)];
+    const bool done = loop.run(file.path.string(), [&] {
+      if (sample.error) std::rethrow_exception(sample.error);
+      job->file = file;
+      job->input = std::move(*sample.input);
+      use(*job);
+    });
+    if (done) ++ok;
+  });
+  return ok;
+}
+
+// --scale per-image or fixed: each image drawn as soon as its maps are there.
 HeatmapResult draw_each_image(const ImageFiles& files, const HeatmapFlags& flags, const HeatmapPlan& plan,
                               LoadedModel& model, SampleLoop& loop) {
   HeatmapResult result;
-  for (const ImageFile& f : files.images) {
-    const bool ok = loop.run(f.path.string(), [&] {
-      draw_job(compute_job(f, flags, plan, model), std::nullopt, flags, plan, loop.bar(), result.written);
-    });
-    if (ok) ++result.images_ok;
-  }
+  result.images_ok = for_each_job(files, flags, plan, model, loop, [&](Job& job) {
+    draw_job(job, std::nullopt, flags, plan, loop.bar(), result.written);
+  });
   return result;
 }
 
@@ -459,14 +498,11 @@ double global_clip(const std::vector<Job>& jobs, const HeatmapFlags& flags, cons
 HeatmapResult draw_on_global_scale(const ImageFiles& files, const HeatmapFlags& flags, const HeatmapPlan& plan,
                                    LoadedModel& model, SampleLoop& loop) {
   std::vector<Job> jobs;
-  for (const ImageFile& f : files.images) {
-    loop.run(f.path.string(), [&] {
-      Job job = compute_job(f, flags, plan, model);
-      job.input.original = cv::Mat();     // only the maps and the transform wait in memory
-      job.input.tensor = torch::Tensor();
-      jobs.push_back(std::move(job));
-    });
-  }
+  for_each_job(files, flags, plan, model, loop, [&](Job& job) {
+    job.input.original = cv::Mat();  // only the maps and the transform wait in memory
+    job.input.tensor = torch::Tensor();
+    jobs.push_back(std::move(job));
+  });
   const double clip = global_clip(jobs, flags, plan);
   HeatmapResult result;
   ProgressBar second("render");

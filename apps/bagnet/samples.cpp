@@ -26,11 +26,11 @@ struct Samples::Part {
   cv::Mat image(int64_t i) const { return dataset ? dataset->image(static_cast<size_t>(i)) : read_image(path); }
 };
 
-Samples::Samples(const std::vector<std::string>& inputs) {
+Samples::Samples(const std::vector<std::string>& inputs, InputKinds kinds) {
   for (const auto& input : inputs) {
     auto part = std::make_unique<Part>();
     part->path = input;
-    if (is_dataset_path(input)) part->dataset = open_dataset(input);
+    if (kinds == InputKinds::ImagesAndDatasets && is_dataset_path(input)) part->dataset = open_dataset(input);
     starts_.push_back(total_);
     total_ += part->size();
     parts_.push_back(std::move(part));

@@ -19,11 +19,16 @@ struct SampleInfo {
   std::optional<int64_t> label;    // true class when the dataset knows it
 };
 
+// What an input argument may be: image files and datasets (report, patches, eval, ...), or image
+// files only (heatmap, whose directories are walked into files already and whose image named
+// x.csv must fail as an image rather than open as a dataset).
+enum class InputKinds { ImagesAndDatasets, ImagesOnly };
+
 class Samples {
  public:
-  // Each input is an image file, or a dataset (a directory, a .csv, an *-images-idx3-ubyte[.gz]).
-  // Throws Error(BadInput) for unreadable datasets.
-  explicit Samples(const std::vector<std::string>& inputs);
+  // Each input is an image file, or (ImagesAndDatasets) a dataset (a directory, a .csv, an
+  // *-images-idx3-ubyte[.gz]). Throws Error(BadInput) for unreadable datasets.
+  explicit Samples(const std::vector<std::string>& inputs, InputKinds kinds = InputKinds::ImagesAndDatasets);
   ~Samples();
   Samples(const Samples&) = delete;
   Samples& operator=(const Samples&) = delete;
