@@ -6,6 +6,8 @@
 #     Goal: report within 1.3x of eval. Also checks the two reports are byte-identical.
 #  2. BagNet-33 (the official-format fixture) at 224x224, stride 8, on 24 images: `eval
 #     --batch-size 1` (one bare forward pass per image) against `report`. Goal: within 1.2x.
+#     Also `heatmap` of the same 24 images (the top class, paper style: map, edges, PNG) against the
+#     bare passes (no goal: the drawing runs beside the next pass).
 # Usage: bash bench/dataset_speed.sh [BAGNET] [WORK]   (THREADS=2, FASHION_MNIST=..., BAGNET33=...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,3 +57,12 @@ echo "BagNet-33 at 224x224 (stride 8 maps), 24 images"
 printf '  eval --batch-size 1 (bare passes)  %7.2f s\n' "$forward_s"
 printf '  report                             %7.2f s   ratio to the bare passes %s (goal <= 1.2)\n' \
   "$report33_s" "$(ratio "$report33_s" "$forward_s")"
+
+mkdir -p "$work/pictures"
+for repeat in 1 2 3 4 5 6 7 8; do
+  for image in chelsea-224x224.png coffee-224x224.png rocket-160x208.png; do
+    cp "$official/images/$image" "$work/pictures/$repeat-$image"
+  done
+done
+heatmap_s=$(seconds "$bagnet" heatmap "$work/pictures" "${model[@]}" -o "$work/heatmap")
+printf '  heatmap                            %7.2f s   ratio to the bare passes %s\n' "$heatmap_s" "$(ratio "$heatmap_s" "$forward_s")"

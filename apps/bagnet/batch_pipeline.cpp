@@ -87,13 +87,13 @@ int64_t batch_size_for(int64_t requested, bool cuda, int64_t height, int64_t wid
 
 namespace detail {
 
-PassThread::PassThread() : run_threads_(torch::get_num_threads()), thread_([this] {
+PassThread::PassThread() : thread_([this] {
   while (true) {
     std::packaged_task<void()> job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;
+      if (stopping_) return;
       job = std::move(jobs_.front());
       jobs_.erase(jobs_.begin());
     }
@@ -105,19 +105,10 @@ PassThread::~PassThread() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    jobs_.clear();
   }
   wake_.notify_all();
   thread_.join();
-}
-
-void PassThread::use_threads_for(int64_t height, int64_t width) const {
-  // OpenMP's thread count belongs to each thread, so it is set here, for every pass: the run's
-  // --threads, less one for small inputs, whose per-sample work on the calling thread costs about
-  // as much as their pass (Fashion-MNIST report 5.4 s -> 3.5 s on 2 cores); two threads of
-  // OpenMP's spinning team and that work on two cores would slow both. A function of the input
-  // size only, so that the numbers (which depend on the thread count) do not depend on batching.
-  const bool small = height * width <= 96 * 96;
-  torch::set_num_threads(small && run_threads_ > 1 ? run_threads_ - 1 : run_threads_);
 }
 
 std::future<void> PassThread::run(std::function<void()> job) {
@@ -129,6 +120,36 @@ std::future<void> PassThread::run(std::function<void()> job) {
   }
   wake_.notify_all();
   return done;
+}
+
+namespace {
+
+bool small_input(int64_t height, int64_t width) { return height * width <= 96 * 96; }
+
+}  // namespace
+
+PassLanes::PassLanes(int threads, bool cuda) : threads_(std::max(threads, 1)), cuda_(cuda) {}
+
+size_t PassLanes::lanes_for(int64_t height, int64_t width) const {
+  return !cuda_ && small_input(height, width) ? static_cast<size_t>(threads_) : 1;
+}
+
+int PassLanes::threads_for(int64_t height, int64_t width) const {
+  return !cuda_ && small_input(height, width) ? 1 : threads_;
+}
+
+PassThread& PassLanes::next(int64_t height, int64_t width) {
+  const size_t count = lanes_for(height, width);
+  if (lanes_.size() < count) lanes_.resize(count);
+  const size_t lane = count == 1 ? 0 : turn_++ % count;
+  if (!lanes_[lane]) lanes_[lane] = std::make_unique<PassThread>();
+  return *lanes_[lane];
+}
+
+std::optional<std::pair<int64_t, int64_t>> input_size(const std::vector<DecodedSample>& batch) {
+  for (const DecodedSample& sample : batch)
+    if (sample.input) return std::pair<int64_t, int64_t>{sample.input->tensor.size(1), sample.input->tensor.size(2)};
+  return std::nullopt;
 }
 
 std::vector<DecodedSample> take_batch(SamplePrefetcher& prefetcher, std::optional<DecodedSample>& held,

@@ -455,8 +455,7 @@ size_t for_each_job(const ImageFiles& files, const HeatmapFlags& flags, const He
   std::iota(all.begin(), all.end(), 0);
   size_t ok = 0;
   const auto pass = [&](const torch::Tensor& batch) { return compute_jobs(batch, flags, plan, model); };
-  run_in_batches<Job>(samples, all, plan.preprocess, flags.batching, model.net->parameters().front().device(), pass,
-                      [&](DecodedSample& sample, Job* job) {
+  const auto each = [&](DecodedSample& sample, Job* job) {
     const ImageFile& file = files.images[static_cast<size_t>(sample.info.index)];
     const bool done = loop.run(file.path.string(), [&] {
       if (sample.error) std::rethrow_exception(sample.error);
@@ -465,7 +464,9 @@ size_t for_each_job(const ImageFiles& files, const HeatmapFlags& flags, const He
       use(*job);
     });
     if (done) ++ok;
-  });
+  };
+  run_in_batches<Job>(samples, all, plan.preprocess, flags.batching, model.net->parameters().front().device(),
+                      {pass, /*prepare=*/{}, each});
   return ok;
 }
 

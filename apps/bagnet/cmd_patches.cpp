@@ -140,8 +140,7 @@ int run_patches(int argc, char** argv) {
     for (int64_t i = 0; i < batch.size(0); ++i) out.push_back(ImageMaps{map.logits[i], map.geometry});
     return out;
   };
-  run_in_batches<ImageMaps>(samples, all, prep, batching, model.net->parameters().front().device(), pass,
-                            [&](DecodedSample& sample, const ImageMaps* maps) {
+  const auto each = [&](DecodedSample& sample, const ImageMaps* maps) {
     loop.run(sample.info.source, [&] {
       if (sample.error) std::rethrow_exception(sample.error);
       const ImageMaps& map = *maps;
@@ -153,7 +152,9 @@ int run_patches(int argc, char** argv) {
         lowest[c] = std::min(lowest[c], lo[int64_t(c)].item<double>());
       }
     });
-  });
+  };
+  run_in_batches<ImageMaps>(samples, all, prep, batching, model.net->parameters().front().device(),
+                            {pass, /*prepare=*/{}, each});
   loop.bar().interrupt();
 
   std::error_code ec;

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 
 namespace bagnet::cli {
@@ -42,6 +43,15 @@ ReportContext make_context(const ModelFingerprint& model, const std::vector<std:
   im.transform = t;
   return c;
 }
+
+// A sample's report on its way from the network to reports.jsonl: `prepare` builds it from the
+// evidence, and makes its text unless maps are to be written first (their files are named in it).
+struct BuiltReport {
+  PatchEvidence evidence;        // released once the report is built
+  std::optional<Report> report;  // only while its maps wait to be written
+  std::string text;              // to_json_text: one line of reports.jsonl, or indented for stdout
+  ReportSummary::Entry entry;    // what the summary takes from it
+};
 
 // OUTDIR of a report run: resumes what an earlier run of the same run left (run.json, complete
 // lines of reports.jsonl), appends one line per report, and ends with the canonical order and the
@@ -96,10 +106,11 @@ struct ReportFolder {
     }
   }
 
-  void append(const nlohmann::json& report) {
-    out << to_json_text(report) << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
+  // `line`: a report's to_json_text(); `entry`: what the summary takes from it.
+  void append(const std::string& line, const ReportSummary::Entry& entry) {
+    out << line << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
     BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
-    if (done.empty()) digest.add(report);
+    if (done.empty()) digest.add(entry);
     ++appended;
   }
 
@@ -230,23 +241,44 @@ int run_report(int argc, char** argv) {
   for (const int64_t index : mine)
     if (!done.count(index)) todo.push_back(index);
   SampleLoop loop("report", static_cast<int64_t>(todo.size()));
-  const auto pass = [&](const torch::Tensor& batch) { return patch_evidence(model.net, batch); };
-  run_in_batches<PatchEvidence>(samples, todo, prep, batching, model.net->parameters().front().device(), pass,
-                                [&](DecodedSample& sample, const PatchEvidence* evidence) {
+  // Reports are built and turned into text by `prepare`, for small inputs on the pass lanes
+  // several at a time (their JSON is released there too); here they are only written, in order.
+  const auto seal = [&](BuiltReport& built, const Report& report) {
+    const nlohmann::json json = report_to_json(report);
+    built.text = to_json_text(json, to_folder ? -1 : 2);
+    built.entry = ReportSummary::entry_of(json);
+  };
+  const auto pass = [&](const torch::Tensor& batch) {
+    std::vector<BuiltReport> built;
+    for (PatchEvidence& evidence : patch_evidence(model.net, batch)) built.push_back(BuiltReport{std::move(evidence), {}, {}, {}});
+    return built;
+  };
+  const auto prepare = [&](const DecodedSample& sample, BuiltReport& built) {
+    Report report = build_report(model.net, sample.input->tensor, built.evidence,
+                                 make_context(fp, names, sample.info, sample.input->transform), settings);
+    built.evidence = PatchEvidence{};
+    if (maps.enabled)
+      built.report = std::move(report);
+    else
+      seal(built, report);
+  };
+  const auto each = [&](DecodedSample& sample, BuiltReport* built) {
     loop.run(sample.info.source, [&] {
       if (sample.error) std::rethrow_exception(sample.error);
-      const ModelInput& input = *sample.input;
-      Report report = build_report(model.net, input.tensor, *evidence,
-                                   make_context(fp, names, sample.info, input.transform), settings);
-      if (maps.enabled) report.maps = write_sample_maps(out_dir, report, model.net, input, maps);
-      const nlohmann::json json = report_to_json(report);
+      if (built->report) {
+        built->report->maps = write_sample_maps(out_dir, *built->report, model.net, *sample.input, maps);
+        seal(*built, *built->report);
+        built->report.reset();
+      }
       if (to_folder) {
-        folder.append(json);
+        folder.append(built->text, built->entry);
       } else {
-        std::cout << to_json_text(json, 2) << "\n" << std::flush;
+        std::cout << built->text << "\n" << std::flush;
       }
     });
-  });
+  };
+  run_in_batches<BuiltReport>(samples, todo, prep, batching, model.net->parameters().front().device(),
+                              {pass, prepare, each});
   loop.bar().interrupt();
 
   if (to_folder) folder.finish(static_cast<int64_t>(mine.size()), shard, shards, samples.size(), names);

@@ -22,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bagnet {
@@ -198,7 +199,23 @@ nlohmann::json summarize_reports(const std::vector<nlohmann::json>& reports, int
 // with the mistakes, not with the run.
 class ReportSummary {
  public:
-  void add(const nlohmann::json& report);
+  // What the summary takes from one report: small, so that the report's JSON can be released where
+  // it was made while the summary is built elsewhere.
+  struct Entry {
+    nlohmann::json model;                          // the report's "model"
+    int64_t predictions = 0;                       // entries of "predictions"
+    std::vector<std::pair<double, bool>> checks;   // each explained class's evidence check: difference, matches
+    bool labelled = false;                         // the rest only when labelled
+    int64_t true_class = 0, predicted = 0, true_rank = 0;
+    std::string true_name, predicted_name;
+    bool correct = false;
+    nlohmann::json error;                          // a mistake's record in "errors"
+  };
+  // Throws Error(BadInput) for a report whose decision holds a non-integer class or rank.
+  static Entry entry_of(const nlohmann::json& report);
+
+  void add(const nlohmann::json& report) { add(entry_of(report)); }
+  void add(const Entry& entry);
   nlohmann::json finish(int64_t inputs) const;
 
  private:
