@@ -3,7 +3,8 @@
 //
 // Three stages, kept apart: read_heatmap_flags (every flag checked before anything is loaded),
 // plan_heatmap (what needs the model: classes, stride, the pictures to write, refused before any
-// work) and the per-image loop (compute_job, draw_job), then print_heatmap_summary.
+// work) and the image loop (compute_jobs in batched passes, draw_job per image), then
+// print_heatmap_summary.
 #include "batch_pipeline.h"
 #include "commands.h"
 #include "image_files.h"
@@ -303,9 +304,18 @@ HeatmapPlan plan_heatmap(const HeatmapFlags& flags, const LoadedModel& model, co
 
 // ---- run: one image -------------------------------------------------------------------------
 
+// The classes of the batch's native pass: every class when the top ones are wanted (empty), else
+// the chosen ones and the --vs class last.
+std::vector<int64_t> native_classes(const HeatmapPlan& plan) {
+  if (plan.choice.top > 0) return {};
+  std::vector<int64_t> classes = plan.choice.fixed;
+  if (plan.vs >= 0) classes.push_back(plan.vs);
+  return classes;
+}
+
 // The maps of image `i` of a batch: its chosen classes (and the --vs class last) at the planned
-// stride, from the batch's native map `map` (of the classes `native` asked for); a dense map is
-// computed for this image alone. File and photo are the caller's to fill in.
+// stride, from the batch's native map `map` (of native_classes); a dense map is computed for this
+// image alone. File and photo are the caller's to fill in.
 Job image_job(const EvidenceMap& map, const torch::Tensor& image_logits, const torch::Tensor& batch, int64_t i,
               const HeatmapFlags& flags, const HeatmapPlan& plan, LoadedModel& model) {
   const ClassChoice& choice = plan.choice;
@@ -320,7 +330,8 @@ Job image_job(const EvidenceMap& map, const torch::Tensor& image_logits, const t
     if (vs >= 0) rows.push_back(vs);
   } else {
     job.classes = choice.fixed;
-    for (size_t k = 0; k < choice.fixed.size() + (vs >= 0 ? 1 : 0); ++k) rows.push_back(static_cast<int64_t>(k));
+    rows.resize(native_classes(plan).size());
+    std::iota(rows.begin(), rows.end(), int64_t(0));
   }
   for (size_t k = 0; k < job.classes.size(); ++k) job.logits.push_back(logits[rows[k]].item<float>());
   if (vs >= 0) job.vs_logit = logits[rows.back()].item<float>();
@@ -347,15 +358,12 @@ Job image_job(const EvidenceMap& map, const torch::Tensor& image_logits, const t
   return job;
 }
 
-// The maps of a batch [B, C, H, W] float32: one native pass for the batch (all classes when the
-// top ones are wanted, else only the chosen ones), then each image's maps (image_job).
+// The maps of a batch [B, C, H, W] float32: one native pass for the batch (native_classes), then
+// each image's maps (image_job).
 std::vector<Job> compute_jobs(const torch::Tensor& batch, const HeatmapFlags& flags, const HeatmapPlan& plan,
                               LoadedModel& model) {
   EvidenceOptions native;
-  if (plan.choice.top == 0) {
-    native.classes = plan.choice.fixed;
-    if (plan.vs >= 0) native.classes.push_back(plan.vs);
-  }
+  native.classes = native_classes(plan);
   const EvidenceMap map = compute_evidence(model.net, batch, native);
   const torch::Tensor image_logits = map.image_logits();
   std::vector<Job> jobs;

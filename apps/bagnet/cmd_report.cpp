@@ -246,7 +246,7 @@ int run_report(int argc, char** argv) {
   const auto seal = [&](BuiltReport& built, const Report& report) {
     const nlohmann::json json = report_to_json(report);
     built.text = to_json_text(json, to_folder ? -1 : 2);
-    built.entry = ReportSummary::entry_of(json);
+    if (to_folder) built.entry = ReportSummary::entry_of(json);  // the summary is the folder's
   };
   const auto pass = [&](const torch::Tensor& batch) {
     std::vector<BuiltReport> built;
