@@ -15,7 +15,7 @@
 # The last line says executions per second, corpus size and findings. Exit 0 = no finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(unpickler zip checkpoint model_meta report_lines idx csv image)
+targets=(unpickler zip checkpoint model_meta report_lines idx csv image report_folder)
 if [ "${1:-}" = "--list" ]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 if [ $# -ne 2 ] || ! [[ " ${targets[*]} " == *" $1 "* ]] || ! [[ "$2" =~ ^[0-9]+$ ]]; then
   echo "usage: bash scripts/fuzz.sh TARGET SECONDS   (TARGET: ${targets[*]})" >&2

@@ -121,10 +121,11 @@ TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same o
   }
   // The merge is what an unsharded run writes, run.json included.
   CHECK(slurp_file(dir / "merged" / "run.json") == slurp_file(dir / "whole" / "run.json"));
-  // Merging again replaces the earlier merge as a whole; a folder with other files is not replaced.
-  std::ofstream(dir / "merged" / "stale.txt") << "from before";
+  // Merging again replaces the earlier merge's files (a user's other files there stay); a folder
+  // that is not a report is not replaced.
+  std::ofstream(dir / "merged" / "mine.txt") << "from before";
   REQUIRE(run("merge " + q(dir / "s0") + " " + q(dir / "s1") + " " + q(dir / "s2") + " -o " + q(dir / "merged/")).code == 0);
-  CHECK_FALSE(fs::exists(dir / "merged" / "stale.txt"));
+  CHECK(slurp_file(dir / "merged" / "mine.txt") == "from before");
   CHECK(slurp_file(dir / "merged" / "reports.jsonl") == reports);
   fs::create_directories(dir / "notes");
   std::ofstream(dir / "notes" / "mine.txt") << "keep";
@@ -132,8 +133,8 @@ TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same o
   CHECK(r0.code == 2);
   CHECK(r0.err.find("is not a report folder") != std::string::npos);
   CHECK(fs::exists(dir / "notes" / "mine.txt"));
-  for (const auto& entry : fs::directory_iterator(dir))  // no staging folder left behind
-    CHECK(entry.path().filename().string().find(".merging-") == std::string::npos);
+  for (const auto& entry : fs::recursive_directory_iterator(dir))  // no staging folder left behind
+    CHECK(entry.path().filename().string().find(".merging") == std::string::npos);
 
   // A folder holds one run: one more input, or another shard of the inputs, is refused, untouched.
   const std::string more = inputs() + " '" + official("images/coffee-224x224.png") + "'";
@@ -155,7 +156,7 @@ TEST_CASE("sharded + merged equals unsharded; a killed run resumes to the same o
   const std::string s0 = slurp_file(dir / "s0" / "reports.jsonl");
   r = run("merge " + q(dir / "s0") + " " + q(dir / "s1") + " " + q(dir / "s2") + " -o " + q(dir / "s0"));
   CHECK(r.code == 2);
-  CHECK(r.err.find("is one of the shard folders") != std::string::npos);
+  CHECK(r.err.find("is the input") != std::string::npos);
   CHECK(slurp_file(dir / "s0" / "reports.jsonl") == s0);
 
   // A kill in the middle of writing line 4: lines 1-3 complete, line 4 torn, no summary yet.

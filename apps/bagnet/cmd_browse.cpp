@@ -28,14 +28,36 @@ SiteOptions read_site_flags(const cxxopts::ParseResult& parsed) {
   return site;
 }
 
+namespace {
+
+void print_site(const SiteResult& site);
+
+}  // namespace
+
 void build_site_with_progress(const std::string& dir, SiteOptions options) {
   ProgressBar bar("site");
   options.on_progress = bar.callback();
   const SiteResult site = build_site(dir, options);
   bar.interrupt();
+  print_site(site);
+}
+
+void build_site_with_progress(ReportFolder& folder, SiteOptions options) {
+  ProgressBar bar("site");
+  options.on_progress = bar.callback();
+  const SiteResult site = build_site(folder, options);
+  bar.interrupt();
+  print_site(site);
+}
+
+namespace {
+
+void print_site(const SiteResult& site) {
   std::cerr << "wrote " << site.index_html << " (" << site.samples << " samples, " << site.generation << ": "
             << fixed(double(site.bytes) / 1e6, 1) << " MB)\n";
 }
+
+}  // namespace
 
 int run_browse(int argc, char** argv) {
   cxxopts::Options options(

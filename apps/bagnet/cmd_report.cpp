@@ -11,10 +11,10 @@
 #include "site_output.h"
 
 #include <bagnet/json_text.h>
-#include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/labels.h>
 #include <bagnet/report.h>
+#include <bagnet/report_folder.h>
 #include <bagnet/site.h>
 
 #include <algorithm>
@@ -53,76 +53,55 @@ struct BuiltReport {
   ReportSummary::Entry entry;    // what the summary takes from it
 };
 
-// OUTDIR of a report run: resumes what an earlier run of the same run left (run.json, complete
-// lines of reports.jsonl), appends one line per report, and ends with the canonical order and the
-// summary.
-struct ReportFolder {
-  std::string dir, jsonl;
+// OUTDIR of a report run (report_folder.h owns its files and lock): resumes what an earlier run of
+// the same run left (run.json, complete lines of reports.jsonl), appends one line per report, and
+// ends with the canonical order and the summary.
+struct ReportOutput {
+  std::optional<ReportFolder> folder;
   std::set<int64_t> done;  // samples reported by an earlier run
-  std::ofstream out;
   // A run that starts from nothing appends in canonical order, so its summary is built on the way
   // and the file needs no second pass; a resumed run sorts and re-reads it at the end.
   ReportSummary digest;
   int64_t appended = 0;
 
-  void open(const std::string& folder, const Samples& samples, const nlohmann::json& probe, int64_t shard,
-            int64_t shards, bool with_maps) {
-    dir = folder;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    BAGNET_CHECK(!ec, ErrorKind::BadInput, dir, ": cannot create the output folder (", ec.message(), ")");
-    jsonl = (fs::path(dir) / "reports.jsonl").string();
+  void open(const std::string& dir, const std::vector<std::string>& inputs, const Samples& samples,
+            const nlohmann::json& probe, int64_t shard, int64_t shards, bool with_maps) {
+    check_output_apart(dir, inputs);
+    folder = ReportFolder::open_to_write(dir);  // one writer at a time
+    const std::string jsonl = folder->path(report_files::kReports);
     const nlohmann::json identity = run_identity(samples, probe, shard, shards);
-    if (const auto earlier = read_run_identity(dir)) check_same_run(*earlier, identity, dir, true);
+    if (const auto earlier = folder->read_run()) check_same_run(*earlier, identity, dir, true);
     // One report at a time: resuming a large run must not hold its reports in memory.
     bool first = true;
-    scan_report_lines(jsonl, true, [&](const nlohmann::json& r) {
-      const int64_t index = r["image"]["index"].get<int64_t>();
-      BAGNET_CHECK(index < samples.size() && r["image"]["source"] == json_path(samples.info(index).source),
+    folder->scan_reports(true, [&](const nlohmann::json& r) {
+      const int64_t index = r.at("image").at("index").get<int64_t>();
+      BAGNET_CHECK(index < samples.size() && r.at("image").at("source") == json_path(samples.info(index).source),
                    ErrorKind::InvalidArgument, jsonl, " holds a report of sample ", index, " (",
-                   r["image"]["source"].get<std::string>(), ") that is not among these inputs; use another -o folder");
+                   to_json_text(r.at("image").at("source")), ") that is not among these inputs; use another -o folder");
       if (first) check_same_report_kind(r, probe, jsonl, "; use another -o folder");  // folders without run.json
       first = false;
       done.insert(index);
     });
-    write_run_identity(dir, identity);
-    for (const char* sub : {"maps", "images"}) {
-      if (!with_maps) break;
-      fs::create_directories(fs::path(dir) / sub, ec);
-      BAGNET_CHECK(!ec, ErrorKind::BadInput, dir, "/", sub, ": cannot create (", ec.message(), ")");
-    }
-    remove_stale_temporaries();
-    out.open(jsonl, std::ios::binary | std::ios::app);
-    BAGNET_CHECK(out.good(), ErrorKind::BadInput, jsonl, ": cannot open for appending");
+    folder->write_run(identity);
+    if (with_maps) folder->make_sample_folders();
   }
 
-  // A killed run can leave the temporary files of atomic writes ("NAME.tmp-PID-N") behind.
-  void remove_stale_temporaries() const {
-    for (const fs::path& folder : {fs::path(dir), fs::path(dir) / "maps", fs::path(dir) / "images"}) {
-      std::error_code ec;
-      for (auto it = fs::directory_iterator(folder, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-        if (it->path().filename().string().find(".tmp-") != std::string::npos && it->is_regular_file(ec))
-          fs::remove(it->path(), ec);
-    }
-  }
-
-  // `line`: a report's to_json_text(); `entry`: what the summary takes from it.
+  // `line`: a report's to_json_text(); `entry`: what the summary takes from it. A failed write
+  // throws Error(Output), which ends the run.
   void append(const std::string& line, const ReportSummary::Entry& entry) {
-    out << line << '\n' << std::flush;  // a kill loses at most this line, which the rerun drops
-    BAGNET_CHECK(out.good(), ErrorKind::Runtime, jsonl, ": write failed (disk full?)");
+    folder->append_report(line);
     if (done.empty()) digest.add(entry);
     ++appended;
   }
 
   void finish(int64_t inputs, int64_t shard, int64_t shards, int64_t samples_total, const std::vector<std::string>& names) {
-    out.close();
     // Canonical order (a resumed run may have appended out of order) and the summary, one report at
     // a time: memory stays flat however large the run.
     int64_t written = appended;
     if (!done.empty()) {
       digest = ReportSummary{};
       written = 0;
-      sort_report_lines(jsonl, [&](const nlohmann::json& r) {
+      folder->sort_reports([&](const nlohmann::json& r) {
         digest.add(r);
         ++written;
       });
@@ -130,8 +109,8 @@ struct ReportFolder {
     nlohmann::json summary = digest.finish(inputs);
     if (shards > 1) summary["shard"] = {{"index", shard}, {"count", shards}, {"samples_total", samples_total}};
     summary["class_names"] = names;  // every class's name, for pages that list classes no report mentions
-    write_text_atomically((fs::path(dir) / "summary.json").string(), to_json_text(summary, 2) + "\n");
-    std::cerr << "wrote " << written << " reports of " << inputs << " samples to " << jsonl
+    folder->write_summary(summary);
+    std::cerr << "wrote " << written << " reports of " << inputs << " samples to " << folder->path(report_files::kReports)
               << (done.empty() ? "" : " (" + std::to_string(done.size()) + " from an earlier run)") << "\n";
     if (summary["accuracy"].is_number())
       std::cerr << "accuracy " << fixed(summary["accuracy"].get<double>(), 4) << " on " << summary["labelled"]
@@ -226,15 +205,15 @@ int run_report(int argc, char** argv) {
   std::vector<int64_t> mine;
   for (int64_t i = shard; i < samples.size(); i += shards) mine.push_back(i);
 
-  ReportFolder folder;
+  ReportOutput folder;
   if (to_folder) {
     Report probe;  // only its model, settings and kind of maps are used
     probe.model = fp;
     probe.settings = settings;
     if (maps.enabled) probe.maps = planned_maps(maps, model.arch);
-    folder.open(parsed["output"].as<std::string>(), samples, report_to_json(probe), shard, shards, maps.enabled);
+    folder.open(parsed["output"].as<std::string>(), parsed["inputs"].as<std::vector<std::string>>(), samples,
+                report_to_json(probe), shard, shards, maps.enabled);
   }
-  const std::string& out_dir = folder.dir;
   const std::set<int64_t>& done = folder.done;
 
   std::vector<int64_t> todo;
@@ -266,7 +245,7 @@ int run_report(int argc, char** argv) {
     loop.run(sample.info.source, [&] {
       if (sample.error) std::rethrow_exception(sample.error);
       if (built->report) {
-        built->report->maps = write_sample_maps(out_dir, *built->report, model.net, *sample.input, maps);
+        built->report->maps = write_sample_maps(*folder.folder, *built->report, model.net, *sample.input, maps);
         seal(*built, *built->report);
         built->report.reset();
       }
@@ -282,7 +261,7 @@ int run_report(int argc, char** argv) {
   loop.bar().interrupt();
 
   if (to_folder) folder.finish(static_cast<int64_t>(mine.size()), shard, shards, samples.size(), names);
-  if (html) build_site_with_progress(out_dir, site);
+  if (html) build_site_with_progress(*folder.folder, site);
   return loop.finish();
 }
 

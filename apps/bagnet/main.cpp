@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
         case bagnet::ErrorKind::InvalidArgument: return kExitUsage;
         case bagnet::ErrorKind::BadInput: return kExitBadInput;
         case bagnet::ErrorKind::Runtime: return kExitRuntime;
+        case bagnet::ErrorKind::Output: return kExitRuntime;
       }
       return kExitRuntime;
     } catch (const std::exception& e) {

@@ -21,7 +21,7 @@ MapFiles planned_maps(const MapRequest& request, const Arch& arch) {
   return m;
 }
 
-MapFiles write_sample_maps(const std::string& out_dir, const Report& report, BagNet& net, const ModelInput& input,
+MapFiles write_sample_maps(ReportFolder& folder, const Report& report, BagNet& net, const ModelInput& input,
                            const MapRequest& request) {
   MapFiles files = planned_maps(request, net->arch());
   for (const auto& c : report.classes) files.classes.push_back(c.cls);
@@ -40,10 +40,8 @@ MapFiles write_sample_maps(const std::string& out_dir, const Report& report, Bag
   std::vector<std::pair<std::string, torch::Tensor>> arrays;
   for (size_t k = 0; k < files.classes.size(); ++k)
     arrays.emplace_back("class_" + std::to_string(files.classes[k]), maps[static_cast<int64_t>(k)].contiguous());
-  const std::string stem = sample_stem(report.image.index);
-  files.file = "maps/" + stem + ".npz";
-  save_npz((fs::path(out_dir) / files.file).string(), arrays);
-  save_sample_image(input.original, (fs::path(out_dir) / "images").string(), report.image.index);
+  files.file = folder.write_maps(report.image.index, arrays);
+  save_sample_image(input.original, folder.path(report_files::kImagesDir), report.image.index);
   return files;
 }
 

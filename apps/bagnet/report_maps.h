@@ -4,6 +4,7 @@
 #include <bagnet/image.h>
 #include <bagnet/model.h>
 #include <bagnet/report.h>
+#include <bagnet/report_folder.h>
 
 #include <string>
 
@@ -21,7 +22,7 @@ MapFiles planned_maps(const MapRequest& request, const Arch& arch);
 // Writes the maps of `report`'s explained classes (computing dense ones when asked) and the
 // sample's image; returns what report.maps should say. Files are complete before this returns,
 // so a report line is only ever written after its files.
-MapFiles write_sample_maps(const std::string& out_dir, const Report& report, BagNet& net, const ModelInput& input,
+MapFiles write_sample_maps(ReportFolder& folder, const Report& report, BagNet& net, const ModelInput& input,
                            const MapRequest& request);
 
 }  // namespace bagnet::cli

@@ -15,7 +15,7 @@ bool SampleLoop::attempt(const std::string& source, const std::function<void()>&
     work();
     return true;
   } catch (const Error& e) {
-    if (e.kind() == ErrorKind::InvalidArgument) throw;
+    if (e.kind() == ErrorKind::InvalidArgument || e.kind() == ErrorKind::Output) throw;  // every sample's concern
     report(source, in_cli_terms(e.what()), e.kind() == ErrorKind::BadInput ? kExitBadInput : kExitRuntime);
   } catch (const std::exception& e) {  // e.g. a LibTorch error: its first line is the message
     const std::string message = e.what();

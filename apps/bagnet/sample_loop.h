@@ -15,8 +15,9 @@ class SampleLoop {
   SampleLoop(const std::string& label, int64_t total);
 
   // Runs `work` for the sample read from `source`. Error(InvalidArgument) concerns every sample
-  // and is rethrown; any other error is printed as "error: SOURCE: message" (the source once) and
-  // counted. Returns whether the work succeeded.
+  // and is rethrown, as is Error(Output) (a full disk fails every later write too); any other
+  // error is printed as "error: SOURCE: message" (the source once) and counted. Returns whether
+  // the work succeeded.
   bool run(const std::string& source, const std::function<void()>& work);
   // A second pass over a sample that succeeded in run() (e.g. drawing after all maps are known): a
   // failure here turns it into a failed sample.

@@ -13,5 +13,7 @@ void add_site_flags(cxxopts::Options& options);
 SiteOptions read_site_flags(const cxxopts::ParseResult& parsed);
 // Builds OUTDIR/index.html with a progress bar and prints where it is.
 void build_site_with_progress(const std::string& dir, SiteOptions options);
+// The same into a folder the caller holds open to write.
+void build_site_with_progress(ReportFolder& folder, SiteOptions options);
 
 }  // namespace bagnet::cli

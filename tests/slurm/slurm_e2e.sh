@@ -141,7 +141,7 @@ read -r array merge <<<"$(echo "$submitted" | job_ids)"
 wait_jobs 300 "$array" "$merge"
 [ -f run1/report/summary.json ] || { cat run1/logs/* >&2 || true; fail "run1: the merge wrote no summary"; }
 same run1/report whole400
-ls -a run1 | grep -q merging && fail "run1: a staging folder was left"
+{ ls -a run1; ls -a run1/report; } | grep -q -e merging -e replaced && fail "run1: a staging folder was left"
 say "400 images in 8 tasks merged, identical to the unsharded run"
 
 # 2. One task cancelled mid-run, then resubmitted.

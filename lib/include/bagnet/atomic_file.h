@@ -9,7 +9,8 @@
 
 namespace bagnet {
 
-// Throws Error(BadInput) when the file cannot be created (missing directory, permissions) and
+// Throws Error(Output) when the file cannot be created or written (missing directory, permissions,
+// disk full; never through a link placed at the temporary name) and
 // rethrows whatever `write` throws; the temporary file is removed in both cases.
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write);
 void write_text_atomically(const std::string& path, const std::string& text);

@@ -11,6 +11,8 @@ enum class ErrorKind {
   InvalidArgument,  // a caller/user choice is wrong (unknown class, bad option value)
   BadInput,         // a file or tensor handed to us is unreadable, corrupt or of the wrong shape
   Runtime,          // the computation itself failed (device unavailable, out of memory, ...)
+  Output,           // an output could not be written (disk full, quota, read-only or vanished
+                    // folder): a run stops at the first such failure instead of trying every sample
 };
 
 class Error : public std::runtime_error {

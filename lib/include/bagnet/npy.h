@@ -2,6 +2,7 @@
 // NumPy .npy files (format version 1.0/2.0, C order, little-endian).
 #include <torch/types.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,5 +21,7 @@ torch::Tensor load_npy(const std::string& path);
 void save_npz(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& arrays);
 // Throws Error(BadInput) for anything but an uncompressed zip of supported .npy arrays.
 std::vector<std::pair<std::string, torch::Tensor>> load_npz(const std::string& path);
+// The same from the file's bytes; `path` names it in errors.
+std::vector<std::pair<std::string, torch::Tensor>> load_npz(const std::vector<uint8_t>& bytes, const std::string& path);
 
 }  // namespace bagnet

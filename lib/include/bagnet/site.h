@@ -9,6 +9,7 @@
 // The report folder needs each sample's raw maps (maps/NNNNNN.npz) and image (images/NNNNNN.*),
 // which `bagnet report --maps` writes with save_sample_image() and save_npz().
 #include <bagnet/evidence.h>
+#include <bagnet/report_folder.h>
 
 #include <opencv2/core.hpp>
 
@@ -40,7 +41,10 @@ struct SiteResult {
 // generation folder, then replaces index.html atomically and removes older generations. Throws
 // Error(BadInput) when the folder is not a report, holds another report version, or lacks a
 // sample's raw maps or image; the previous site stays intact then.
+// Takes the folder's writers' lock (report_folder.h) while it builds.
 SiteResult build_site(const std::string& report_dir, const SiteOptions& options = {});
+// The same into a folder its caller already holds open to write (report --html, merge's staging).
+SiteResult build_site(ReportFolder& folder, const SiteOptions& options = {});
 
 // Stores a sample's original image `rgb` (CV_32FC3 RGB or CV_32FC1 grey, values in [0, 1]) as
 // `dir`/NNNNNN.png (long side <= 128 px) or .jpg (larger; scaled so the long side is <= 512 px).

@@ -1,6 +1,8 @@
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 
+#include "confined_file.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -34,27 +36,33 @@ void write_file_atomically(const std::string& path, const std::function<void(std
   std::random_device seed;
   const std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(seed() % 1000000);
   {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(ErrorKind::BadInput, path, ": cannot create (", std::strerror(errno), ")");
+    // O_EXCL | O_NOFOLLOW: never write through a link or into a file someone else placed there.
+    detail::Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd.valid()) fail(ErrorKind::Output, path, ": cannot create (", std::strerror(errno), ")");
     try {
-      write(out);
-      out.flush();
-      if (!out) fail(ErrorKind::Runtime, path, ": write failed (disk full?)");
+      detail::FdStreamBuf buffer(fd.get(), path);
+      std::ostream out(&buffer);
+      out.exceptions(std::ios::badbit);  // a failed write (Error(Output)) leaves the stream at once
+      try {
+        write(out);
+      } catch (const std::ios::failure&) {
+      }
+      buffer.flush_or_throw();
+      if (!out) fail(ErrorKind::Output, path, ": write failed");
     } catch (...) {
-      out.close();
       std::remove(temp.c_str());
       throw;
     }
-  }
-  if (!sync_to_disk(temp, false)) {
-    const std::string reason = std::strerror(errno);
-    std::remove(temp.c_str());
-    fail(ErrorKind::Runtime, path, ": cannot flush to disk (", reason, ")");
+    if (::fsync(fd.get()) != 0 && errno != EINVAL) {  // EINVAL: a file system without fsync (e.g. some FUSE)
+      const std::string reason = std::strerror(errno);
+      std::remove(temp.c_str());
+      fail(ErrorKind::Output, path, ": cannot flush to disk (", reason, ")");
+    }
   }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     const std::string reason = std::strerror(errno);
     std::remove(temp.c_str());
-    fail(ErrorKind::BadInput, path, ": cannot write (", reason, ")");
+    fail(ErrorKind::Output, path, ": cannot write (", reason, ")");
   }
   const fs::path folder = fs::path(path).parent_path();
   sync_to_disk(folder.empty() ? "." : folder.string(), true);  // best effort: the file itself is complete

@@ -135,7 +135,10 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> load_npz(const std::string& path) {
-  const auto bytes = detail::read_file_bytes(path);
+  return load_npz(detail::read_file_bytes(path), path);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> load_npz(const std::vector<uint8_t>& bytes, const std::string& path) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& entry : detail::read_zip(bytes.data(), bytes.size(), path)) {
     const std::string& name = entry.name;

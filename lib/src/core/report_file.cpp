@@ -5,6 +5,8 @@
 #include <bagnet/error.h>
 #include <bagnet/report.h>
 
+#include "report_lines.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -12,6 +14,8 @@
 #include <fstream>
 
 namespace bagnet {
+
+namespace detail {
 
 namespace {
 
@@ -47,9 +51,8 @@ void hand_over(const std::function<void(const nlohmann::json&)>& visit, const nl
 
 }  // namespace
 
-void visit_report_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& visit) {
-  std::ifstream in(path, std::ios::binary);
-  BAGNET_CHECK(in.good(), ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
+void visit_report_stream(std::istream& in, const std::string& path,
+                         const std::function<void(const nlohmann::json&)>& visit) {
   // Pass 1: where each report's line is, by index (only complete lines, as read_report_lines).
   struct Where {
     int64_t index;
@@ -79,6 +82,31 @@ void visit_report_lines(const std::string& path, const std::function<void(const 
   }
 }
 
+std::streamoff scan_report_stream(std::istream& in, const std::string& path,
+                                  const std::function<void(const nlohmann::json&)>& visit, bool& torn) {
+  std::string text;
+  std::streamoff complete = 0;  // bytes of the complete lines read so far
+  torn = false;
+  for (size_t line = 1; std::getline(in, text); ++line) {
+    if (in.eof()) {  // a torn last line: the writer was killed before its newline
+      torn = true;
+      return complete;
+    }
+    hand_over(visit, parse_report_line(text, path, line), path, line);
+    complete += static_cast<std::streamoff>(text.size()) + 1;
+  }
+  BAGNET_CHECK(!in.bad(), ErrorKind::BadInput, path, ": read error");
+  return complete;
+}
+
+}  // namespace detail
+
+void visit_report_lines(const std::string& path, const std::function<void(const nlohmann::json&)>& visit) {
+  std::ifstream in(path, std::ios::binary);
+  BAGNET_CHECK(in.good(), ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
+  detail::visit_report_stream(in, path, visit);
+}
+
 void scan_report_lines(const std::string& path, bool repair, const std::function<void(const nlohmann::json&)>& visit) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -86,23 +114,14 @@ void scan_report_lines(const std::string& path, bool repair, const std::function
     if (!std::filesystem::exists(path, ec)) return;
     fail(ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
   }
-  std::string text;
-  std::streamoff complete = 0;  // bytes of the complete lines read so far
-  for (size_t line = 1; std::getline(in, text); ++line) {
-    if (in.eof()) {
-      // A torn last line: the writer was killed before its newline. Everything before it stands.
-      if (repair) {
-        in.close();
-        std::error_code ec;
-        std::filesystem::resize_file(path, static_cast<uintmax_t>(complete), ec);
-        BAGNET_CHECK(!ec, ErrorKind::BadInput, path, ": cannot truncate the incomplete last line (", ec.message(), ")");
-      }
-      return;
-    }
-    hand_over(visit, parse_report_line(text, path, line), path, line);
-    complete += static_cast<std::streamoff>(text.size()) + 1;
+  bool torn = false;
+  const std::streamoff complete = detail::scan_report_stream(in, path, visit, torn);
+  if (torn && repair) {  // everything before the torn line stands
+    in.close();
+    std::error_code ec;
+    std::filesystem::resize_file(path, static_cast<uintmax_t>(complete), ec);
+    BAGNET_CHECK(!ec, ErrorKind::BadInput, path, ": cannot truncate the incomplete last line (", ec.message(), ")");
   }
-  BAGNET_CHECK(!in.bad(), ErrorKind::BadInput, path, ": read error");
 }
 
 std::vector<nlohmann::json> read_report_lines(const std::string& path, bool repair) {

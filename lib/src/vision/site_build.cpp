@@ -6,6 +6,7 @@
 #include <bagnet/error.h>
 #include <bagnet/json_text.h>
 #include <bagnet/report.h>
+#include <bagnet/report_folder.h>
 
 #include "bagnet_version.h"
 
@@ -28,39 +29,6 @@ using detail::ListRow;
 using detail::SiteDirs;
 
 constexpr int64_t kChunk = 64;  // samples per detail file
-
-json read_summary(const std::string& dir) {
-  const fs::path path = fs::path(dir) / "summary.json";
-  std::ifstream in(path);
-  BAGNET_CHECK(in.good(), ErrorKind::BadInput, dir, ": not a report folder (no summary.json)");
-  json summary;
-  try {
-    summary = json::parse(in);
-  } catch (const json::exception& e) {
-    fail(ErrorKind::BadInput, path.string(), ": not JSON (", e.what(), ")");
-  }
-  BAGNET_CHECK(summary.is_object() && summary.value("schema", "") == kSummarySchema, ErrorKind::BadInput,
-               path.string(), ": not a ", kSummarySchema, " document");
-  BAGNET_CHECK(summary.value("version", json()) == kSummaryVersion, ErrorKind::BadInput, path.string(),
-               ": summary version ", summary.value("version", json()).dump(), ", this program reads version ",
-               kSummaryVersion);
-  return summary;
-}
-
-// Generations are "site-<number>"; the new one is one above the highest present.
-std::vector<fs::path> generations(const std::string& dir, int64_t& highest) {
-  static const std::regex pattern("site-([0-9]{1,9})");
-  std::vector<fs::path> out;
-  highest = 0;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    std::smatch m;
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_directory() || !std::regex_match(name, m, pattern)) continue;
-    out.push_back(entry.path());
-    highest = std::max<int64_t>(highest, std::stoll(m[1].str()));
-  }
-  return out;
-}
 
 // `call` is the script up to the JSON argument, e.g. "bagnetSite.list(" or "bagnetSite.detail(3, ".
 void write_script(const fs::path& path, const std::string& call, const json& data) {
@@ -307,29 +275,25 @@ uint64_t folder_bytes(const fs::path& dir) {
 
 namespace {
 
-SiteResult build_site_from(const std::string& report_dir, const SiteOptions& options) {
+SiteResult build_site_from(ReportFolder& folder, const SiteOptions& options) {
+  const std::string& report_dir = folder.dir();
   const Colormap& cmap = find_colormap(options.colormap);
   BAGNET_CHECK(cmap.diverging, ErrorKind::InvalidArgument, "site colour map ", options.colormap,
                " is not diverging (maps hold evidence for and against a class)");
   BAGNET_CHECK(options.thumbnail >= 16 && options.matrix_classes >= 2 && options.percentile > 0 &&
                    options.percentile <= 100,
                ErrorKind::InvalidArgument, "site options: thumbnail >= 16, matrix_classes >= 2 and percentile in (0, 100] required");
-  std::error_code ec;
-  BAGNET_CHECK(fs::is_directory(report_dir, ec), ErrorKind::BadInput, report_dir, ": not a folder");
-  const std::string jsonl = (fs::path(report_dir) / "reports.jsonl").string();
-  BAGNET_CHECK(fs::is_regular_file(jsonl, ec), ErrorKind::BadInput, report_dir, ": not a report folder (no reports.jsonl)");
-  const json summary = read_summary(report_dir);
+  const std::string jsonl = folder.path(report_files::kReports);
+  BAGNET_CHECK(folder.has(report_files::kReports), ErrorKind::BadInput, report_dir, ": not a report folder (no reports.jsonl)");
+  const json summary = folder.read_summary();
   const json& model = summary.at("model");
   BAGNET_CHECK(model.is_object() && summary.contains("reported") &&
                    json_integer(summary.at("reported"), report_dir + "/summary.json: reported") > 0,
                ErrorKind::BadInput, report_dir, ": the report holds no samples");
   const int64_t num_classes = json_integer(model.at("num_classes"), report_dir + "/summary.json: model.num_classes");
 
-  int64_t highest = 0;
-  const std::vector<fs::path> old = generations(report_dir, highest);
-  SiteDirs dirs{report_dir, "", "site-" + std::to_string(highest + 1)};
-  dirs.generation = (fs::path(report_dir) / dirs.name).string();
-  for (const char* sub : {"data/detail", "thumbs"}) fs::create_directories(fs::path(dirs.generation) / sub);
+  SiteDirs dirs{&folder, report_dir, "", folder.make_site_generation()};
+  dirs.generation = folder.path(dirs.name);
 
   // One report at a time: memory holds the list columns and bounded atlas candidates, not the run.
   std::vector<ListRow> rows;
@@ -343,7 +307,7 @@ SiteResult build_site_from(const std::string& report_dir, const SiteOptions& opt
     chunk = json::object();
   };
   const int64_t total = json_integer(summary.at("reported"), report_dir + "/summary.json: reported");
-  visit_report_lines(jsonl, [&](const json& r) {
+  folder.visit_reports([&](const json& r) {
     BAGNET_CHECK(r.at("model").at("sha256") == model.at("sha256"), ErrorKind::BadInput, jsonl,
                  ": holds reports of another model than its summary.json");
     ListRow row;
@@ -393,22 +357,33 @@ SiteResult build_site_from(const std::string& report_dir, const SiteOptions& opt
                                 ? "bagnet-lens · " + fs::path(model.value("file", std::string("model"))).filename().string()
                                 : options.title;
   const std::string page = replace_all(replace_all(assets::site_index_html, "@SITE@", dirs.name), "@TITLE@", detail::html_escape(title));
-  const std::string index_html = (fs::path(report_dir) / "index.html").string();
+  const std::string index_html = folder.path(report_files::kIndex);
   write_text_atomically(index_html, page);  // the switch: from here on the new generation is live
-  for (const auto& g : old) fs::remove_all(g, ec);  // best effort; a leftover is removed next time
+  folder.remove_site_generations(dirs.name);  // a generation holding other files stays
   return {index_html, dirs.name, static_cast<int64_t>(rows.size()), folder_bytes(dirs.generation)};
 }
 
 }  // namespace
 
-SiteResult build_site(const std::string& report_dir, const SiteOptions& options) {
+SiteResult build_site(ReportFolder& folder, const SiteOptions& options) {
+  BAGNET_CHECK(folder.writable(), ErrorKind::InvalidArgument, folder.dir(), ": the site is built into a folder open to write");
   // Report folders may come from strangers: a field missing or of another type is the folder's
   // fault, said in one line, not the JSON library's exception escaping.
   try {
-    return build_site_from(report_dir, options);
+    return build_site_from(folder, options);
   } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::BadInput, report_dir, ": a report or summary.json lacks what the browser needs (", e.what(), ")");
+    fail(ErrorKind::BadInput, folder.dir(), ": a report or summary.json lacks what the browser needs (", e.what(), ")");
   }
+}
+
+SiteResult build_site(const std::string& report_dir, const SiteOptions& options) {
+  {  // a folder that is not a report is refused before anything (the lock file) is written into it
+    const ReportFolder reading = ReportFolder::open(report_dir);
+    BAGNET_CHECK(reading.has(report_files::kReports), ErrorKind::BadInput, report_dir, ": not a report folder (no reports.jsonl)");
+    reading.read_summary();
+  }
+  ReportFolder folder = ReportFolder::open_to_write(report_dir, false);
+  return build_site(folder, options);
 }
 
 }  // namespace bagnet

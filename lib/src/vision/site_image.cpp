@@ -4,6 +4,7 @@
 #include <bagnet/atomic_file.h>
 #include <bagnet/error.h>
 #include <bagnet/json_text.h>
+#include <bagnet/report_folder.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -65,12 +66,7 @@ double round_significant(double value, int digits) {
 
 }  // namespace detail
 
-std::string sample_stem(int64_t index) {
-  BAGNET_CHECK(index >= 0, ErrorKind::InvalidArgument, "sample index must be >= 0, got ", index);
-  char text[32];
-  std::snprintf(text, sizeof text, "%06lld", static_cast<long long>(index));
-  return text;
-}
+std::string sample_stem(int64_t index) { return report_files::stem(index); }
 
 std::string save_sample_image(const cv::Mat& rgb, const std::string& dir, int64_t index) {
   BAGNET_CHECK(!rgb.empty() && (rgb.type() == CV_32FC3 || rgb.type() == CV_32FC1), ErrorKind::InvalidArgument,

@@ -1,6 +1,7 @@
 #pragma once
 // Pieces of the evidence-browser build shared by site_build.cpp, site_sample.cpp and site_image.cpp.
 #include <bagnet/render.h>
+#include <bagnet/report_folder.h>
 #include <bagnet/site.h>
 
 #include <nlohmann/json.hpp>
@@ -19,7 +20,8 @@ namespace bagnet::detail {
 
 // Folders of one site build.
 struct SiteDirs {
-  std::string report;       // the report folder (reports.jsonl, maps/, images/)
+  const ReportFolder* folder = nullptr;  // the report folder (reports.jsonl, maps/, images/), read through it
+  std::string report;       // its path
   std::string generation;   // report/site-G, being written
   std::string name;         // "site-G"
 };

@@ -1,5 +1,6 @@
 // One sample of the evidence browser: its maps as PNGs on one shared colour scale, its thumbnail,
 // and its detail record (docs/evidence-browser.md, "detail").
+#include "image_header.h"
 #include "site_parts.h"
 
 #include <bagnet/error.h>
@@ -29,17 +30,15 @@ struct SampleMap {
   torch::Tensor values;        // [rows, cols] float32
 };
 
-// The sample's raw maps by class, checked against the report's map description.
+// The sample's raw maps by class, checked against the report's map description; the file is the
+// one its index names, read through the folder (report_folder.h).
 std::map<int64_t, torch::Tensor> read_class_maps(const json& report, const SiteDirs& dirs) {
-  const int64_t index = json_integer(report.at("image").at("index"), "report image.index");
   const json& maps = report.at("maps");
-  BAGNET_CHECK(maps.is_object(), ErrorKind::BadInput, dirs.report, ": sample ", index,
-               " has no raw maps (write the report with maps, e.g. bagnet report --maps or --html)");
-  const std::string path = (fs::path(dirs.report) / maps.at("file").get<std::string>()).string();
+  const std::string path = dirs.folder->path(dirs.folder->sample_files(report).maps);
   const int64_t rows = json_integer(maps.at("size").at(0), "report maps.size");
   const int64_t cols = json_integer(maps.at("size").at(1), "report maps.size");
   std::map<std::string, torch::Tensor> arrays;
-  for (auto& [name, tensor] : load_npz(path)) arrays[name] = tensor;
+  for (auto& [name, tensor] : dirs.folder->read_maps(report)) arrays[name] = tensor;
   std::map<int64_t, torch::Tensor> out;
   for (const auto& c : maps.at("classes")) {
     const int64_t cls = json_integer(c, "report maps.classes[]");
@@ -99,22 +98,29 @@ json rounded_values(const torch::Tensor& values) {
   return out;
 }
 
-// The stored original image and a thumbnail beside it in the generation folder.
-std::string find_image(const SiteDirs& dirs, const std::string& stem) {
-  for (const char* ext : {".png", ".jpg"}) {
-    const fs::path p = fs::path(dirs.report) / "images" / (stem + ext);
-    std::error_code ec;
-    if (fs::is_regular_file(p, ec)) return stem + ext;
-  }
-  fail(ErrorKind::BadInput, dirs.report, ": sample ", stem, " has no image in images/ (write the report with "
-       "maps, e.g. bagnet report --maps or --html)");
+// The stored original image (its name follows from the index) and a thumbnail beside it in the
+// generation folder.
+std::string find_image(const json& report, const SiteDirs& dirs, const std::string& stem) {
+  const std::optional<std::string> image = dirs.folder->sample_files(report).image;
+  BAGNET_CHECK(image.has_value(), ErrorKind::BadInput, dirs.report, ": sample ", stem, " has no image in images/ (write the "
+               "report with maps, e.g. bagnet report --maps or --html)");
+  return fs::path(*image).filename().string();
 }
 
 std::string write_thumbnail(const SiteDirs& dirs, const std::string& image, int64_t max_side, cv::Size& stored) {
-  const fs::path from = fs::path(dirs.report) / "images" / image;
-  check_image_size(from.string());  // the report's copy of an input: as large as the input was
-  const cv::Mat picture = cv::imread(from.string(), cv::IMREAD_UNCHANGED);
-  BAGNET_CHECK(!picture.empty(), ErrorKind::BadInput, from.string(), ": cannot decode the stored image");
+  const std::string relative = std::string(report_files::kImagesDir) + "/" + image;
+  const std::string shown = dirs.folder->path(relative);
+  const std::vector<uint8_t> bytes = dirs.folder->read_file(relative, report_files::kMaxImageBytes);
+  BAGNET_CHECK(!bytes.empty(), ErrorKind::BadInput, shown, ": empty file, expected the stored image");
+  detail::check_header_size(shown, image_header_size(bytes.data(), bytes.size()));
+  cv::Mat picture;
+  try {
+    picture = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<uint8_t*>(bytes.data())),
+                           cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception&) {
+    picture = cv::Mat();
+  }
+  BAGNET_CHECK(!picture.empty(), ErrorKind::BadInput, shown, ": cannot decode the stored image");
   stored = picture.size();
   const int side = std::max(picture.rows, picture.cols);
   if (side <= max_side) return "images/" + image;  // small enough: the image is its own thumbnail
@@ -147,6 +153,13 @@ json build_sample(const json& report, const SiteDirs& dirs, const Colormap& cmap
   const std::string stem = sample_stem(row.index);
   row.predicted = json_integer(predictions.at(0).at("class"), "report predictions[].class");
   row.truth = decision.is_object() ? json_integer(decision.at("true_class"), "report decision.true_class") : -1;
+  if (decision.is_object()) {  // a report of a stranger may contradict itself; every view relies on these agreeing
+    const bool correct = decision.at("correct").get<bool>();
+    BAGNET_CHECK(json_integer(decision.at("predicted"), "report decision.predicted") == row.predicted &&
+                     correct == (row.truth == row.predicted),
+                 ErrorKind::BadInput, "report of sample ", row.index, ": its decision contradicts itself (predicted ",
+                 row.predicted, ", true class ", row.truth, ", marked ", correct ? "correct" : "a mistake", ")");
+  }
   row.probability = detail::json_number(predictions.at(0).at("probability"), "report predictions[].probability");
   const auto logit = [&predictions](size_t k) {
     return detail::json_number(predictions.at(k).at("logit"), "report predictions[].logit");
@@ -159,7 +172,7 @@ json build_sample(const json& report, const SiteDirs& dirs, const Colormap& cmap
   }
   row.height = json_integer(image.at("original_size").at(0), "report image.original_size");
   row.width = json_integer(image.at("original_size").at(1), "report image.original_size");
-  row.image = find_image(dirs, stem);
+  row.image = find_image(report, dirs, stem);
   cv::Size stored;
   row.thumb = write_thumbnail(dirs, row.image, options.thumbnail, stored);
 
