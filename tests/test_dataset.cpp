@@ -13,6 +13,9 @@
 #include <zlib.h>
 
 #include <filesystem>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <fstream>
 #include <random>
 
@@ -174,6 +177,76 @@ TEST_CASE("maybe_gunzip reads concatenated members and leaves plain data alone")
   CHECK(bagnet::detail::maybe_gunzip(plain, "mem") == plain);
 }
 
+// A gzip bomb posing as an IDX image file: a header promising `images` 28x28 images, then
+// `inflated` bytes of zeros, deflated in a stream (a few hundred kilobytes on disk).
+std::string idx_bomb(uint32_t images, size_t inflated) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string header = {0, 0, 8, 3};
+  for (uint32_t v : {images, 28u, 28u})
+    for (int shift = 24; shift >= 0; shift -= 8) header += char((v >> shift) & 0xff);
+  const std::string zeros(1 << 20, '\0');
+  std::string out, chunk(1 << 16, '\0');
+  const auto feed = [&](const std::string& in, int flush) {
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z.avail_in = uInt(in.size());
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(chunk.data());
+      z.avail_out = uInt(chunk.size());
+      deflate(&z, flush);
+      out.append(chunk.data(), chunk.size() - z.avail_out);
+    } while (z.avail_out == 0);
+  };
+  feed(header, Z_NO_FLUSH);
+  for (size_t done = 0; done < inflated; done += zeros.size()) feed(zeros, Z_NO_FLUSH);
+  feed(std::string(), Z_FINISH);
+  deflateEnd(&z);
+  return out;
+}
+
+TEST_CASE("a gzip bomb posing as an IDX file stops at the size its header promises, within a memory limit") {
+  const fs::path bomb = scratch("bomb") / "images-idx3-ubyte.gz";
+  {
+    const std::string bytes = idx_bomb(1000, size_t(1536) << 20);  // 1.5 GB inflated
+    std::ofstream(bomb, std::ios::binary) << bytes;
+    CHECK(bytes.size() < (size_t(8) << 20));
+  }
+  // In a child under an address-space limit of what the process maps now plus 256 MB: inflating the
+  // whole stream first (as before) fails with bad_alloc there, exit 2.
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::ifstream status("/proc/self/statm");
+    size_t pages = 0;
+    status >> pages;
+    const rlim_t limit = rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE)) + (rlim_t(256) << 20);
+    const struct rlimit rl{limit, limit};
+    setrlimit(RLIMIT_AS, &rl);
+    try {
+      bagnet::detail::read_idx(bomb.string(), 3);
+      _exit(3);
+    } catch (const bagnet::Error& e) {
+      const std::string message = e.what();
+      _exit(message.find(bomb.string()) != std::string::npos && message.find("784016 bytes") != std::string::npos ? 0 : 4);
+    } catch (const std::bad_alloc&) {
+      _exit(2);
+    } catch (...) {
+      _exit(5);
+    }
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  // Exactly the promised bytes inflate and parse; one byte more is an overlong stream, named.
+  const std::string header = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28};
+  const fs::path honest = scratch("bomb") / "honest-images-idx3-ubyte.gz";
+  std::ofstream(honest, std::ios::binary) << gzip(header + std::string(2 * 28 * 28, '\7'));
+  CHECK(bagnet::detail::read_idx(honest.string(), 3).dims == std::vector<int64_t>{2, 28, 28});
+  std::ofstream(honest, std::ios::binary | std::ios::trunc) << gzip(header + std::string(2 * 28 * 28 + 1, '\7'));
+  CHECK_THROWS_WITH(bagnet::detail::read_idx(honest.string(), 3), doctest::Contains("more than the 1584 bytes"));
+}
+
 TEST_CASE("image folder: sorted class folders, recursive, only images") {
   const fs::path dir = scratch("folder");
   fs::create_directories(dir / "zebra" / "sub");
@@ -237,6 +310,32 @@ TEST_CASE("a folder with images directly in it is unlabelled: every image below 
     FAIL("an unlabelled folder was accepted for training");
   } catch (const bagnet::Error& e) {
     CHECK(std::string(e.what()).find("a.JPG.png: no label") != std::string::npos);
+  }
+}
+
+TEST_CASE("CSV lines of megabytes or thousands of columns: one short error, the line not held or quoted whole") {
+  const fs::path dir = scratch("csv-long");
+  fs::create_directories(dir);
+  write_bytes(dir / "long.csv", "path,label\n" + std::string(20 << 20, 'x') + ",cat\n");
+  try {
+    bagnet::open_dataset((dir / "long.csv").string());
+    FAIL("accepted");
+  } catch (const bagnet::Error& e) {
+    const std::string message = e.what();
+    CHECK(message.size() < 300);
+    CHECK(message.find("long.csv:2: a line longer than 65536 characters") != std::string::npos);
+  }
+  std::string columns;
+  for (int i = 0; i < 5000; ++i) columns += "c" + std::to_string(i) + ",";
+  write_bytes(dir / "wide.csv", "path,label\n" + columns + "\n");
+  try {
+    bagnet::open_dataset((dir / "wide.csv").string());
+    FAIL("accepted");
+  } catch (const bagnet::Error& e) {
+    const std::string message = e.what();
+    CHECK(message.size() < 300);
+    CHECK(message.find("got 'c0,c1,c2,") != std::string::npos);
+    CHECK(message.find("...' (" + std::to_string(columns.size()) + " characters)") != std::string::npos);
   }
 }
 

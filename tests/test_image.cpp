@@ -93,7 +93,7 @@ TEST_CASE("unreadable and corrupt files give one clear error") {
   CHECK(message(scratch("").string()).find("directory") != std::string::npos);
   const auto text = scratch("notes.png");
   std::ofstream(text) << "not an image at all";
-  CHECK(message(text.string()).find("cannot decode") != std::string::npos);
+  CHECK(message(text.string()).find("not a PNG, JPEG, BMP, TIFF or WebP file") != std::string::npos);
   const auto truncated = scratch("truncated.png").string();
   std::vector<uchar> png;
   cv::imencode(".png", card(64, 64), png);
@@ -201,6 +201,33 @@ std::vector<std::string> real_small_images() {
 }
 
 }  // namespace
+
+TEST_CASE("formats OpenCV reads but bagnet-lens does not list are refused before decoding") {
+  // Headers of 30000 x 30000 images in formats whose size read_image_header_size does not read.
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"huge-ppm.png", "P6\n30000 30000\n255\n" + std::string(64, '\0')},
+      {"huge-pgm.png", "P5\n30000 30000\n255\n" + std::string(64, '\0')},
+      {"huge-pfm.png", "PF\n30000 30000\n-1.0\n" + std::string(64, '\0')},
+      {"huge-hdr.png", "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 30000 +X 30000\n" + std::string(64, '\0')},
+      {"huge-sun.png", std::string("\x59\xa6\x6a\x95\x00\x00\x75\x30\x00\x00\x75\x30\x00\x00\x00\x18", 16) +
+                           std::string(64, '\0')}};
+  const auto temporaries = [] {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(fs::temp_directory_path()))
+      n += e.path().filename().string().rfind("__opencv_temp", 0) == 0;
+    return n;
+  };
+  const int before = temporaries();
+  for (const auto& file : files) {
+    CAPTURE(file.first);
+    const auto path = scratch(file.first).string();
+    write_bytes(path, file.second);
+    const std::string message = error_of([&] { read_image(path); });
+    CHECK(message == path + ": not a PNG, JPEG, BMP, TIFF or WebP file (other formats, e.g. PPM, HDR or Sun raster, are "
+                            "not read)");
+  }
+  CHECK(temporaries() == before);
+}
 
 TEST_CASE("headers claiming huge images are refused before decoding") {
   for (const auto& file : crafted_huge()) {

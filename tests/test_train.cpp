@@ -192,6 +192,26 @@ TEST_CASE("model file: inconsistent metadata is refused, damaged files are error
     }
   }
 
+  // Metadata claiming a far larger network than the stored weights (a file of kilobytes declaring
+  // terabytes): refused naming the file before the network is built.
+  {
+    ModelMeta huge = make_meta(arch);
+    const size_t stages = huge.arch.blocks.size();
+    huge.arch.blocks.assign(stages, 64);
+    huge.arch.kernel3.assign(stages, 64);
+    huge.arch.widths.assign(stages, 4096);
+    huge.arch.expansion = 16;
+    const fs::path claim = scratch("huge-claim.pt");
+    save_model_file(claim.string(), state_dict_of(net), huge);
+    try {
+      load_model(claim.string());
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::BadInput);
+      CHECK(std::string(e.what()).rfind(claim.string() + ": its metadata declares a network of ", 0) == 0);
+    }
+  }
+
   const fs::path file = scratch("damage.pt");
   save_model_file(file.string(), state_dict_of(net), make_meta(arch));
   const std::vector<uint8_t> bytes = slurp(file);

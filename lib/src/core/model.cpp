@@ -180,6 +180,29 @@ InputSpec input_spec_of(const LoadedModel& model) {
   return model.meta->input;
 }
 
+namespace {
+
+// A model file's metadata names the network to build; a file of a few kilobytes can claim one of
+// terabytes. The network's trainable parameters must all be among the stored tensors, so a claim of
+// more than the file stores is refused before anything is allocated.
+void check_declared_size(const Arch& arch, const StateDict& tensors, const std::string& path) {
+  int64_t stored = 0;
+  for (const auto& entry : tensors) {
+    const std::string& name = entry.first;
+    const auto ends_with = [&name](const std::string& tail) {
+      return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    if (!ends_with("running_mean") && !ends_with("running_var") && !ends_with("num_batches_tracked"))
+      stored += entry.second.numel();
+  }
+  const int64_t declared = parameter_count(arch);
+  BAGNET_CHECK(declared <= stored, ErrorKind::BadInput, path, ": its metadata declares a network of ", declared,
+               " parameters (", arch_to_spec(arch), "), the file stores ", stored,
+               " (metadata and weights do not match; nothing was built)");
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   LoadedModel loaded;
   loaded.path = path;
@@ -188,6 +211,7 @@ LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   if (!options.arch.empty()) loaded.arch = parse_arch(options.arch);
   else if (loaded.meta) loaded.arch = loaded.meta->arch;
   else loaded.arch = detect_arch(loaded.checkpoint.tensors);
+  if (options.arch.empty() && loaded.meta) check_declared_size(loaded.arch, loaded.checkpoint.tensors, path);
   loaded.net = BagNet(loaded.arch);
   try {
     load_state_dict(loaded.net, loaded.checkpoint.tensors);

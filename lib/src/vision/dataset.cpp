@@ -221,6 +221,30 @@ bool parse_index(const std::string& text, int64_t& value) {
   return true;
 }
 
+// No path,label line is anywhere near this long; a longer one is refused before it is held whole.
+constexpr size_t kMaxCsvLine = 1 << 16;
+
+// One line (without its newline) of at most kMaxCsvLine characters; false at the end of the file.
+bool read_csv_line(std::istream& in, std::string& line, const std::string& where) {
+  line.clear();
+  bool any = false;
+  for (int c = in.get(); c != std::char_traits<char>::eof(); c = in.get()) {
+    any = true;
+    if (c == '\n') return true;
+    BAGNET_CHECK(line.size() < kMaxCsvLine, ErrorKind::BadInput, where, ": a line longer than ", kMaxCsvLine,
+                 " characters (not a path,label CSV?)");
+    line.push_back(static_cast<char>(c));
+  }
+  return any;
+}
+
+// A line as quoted in a message: its first 100 characters, and how long it is when longer.
+std::string quoted_start(const std::string& line) {
+  constexpr size_t kShown = 100;
+  if (line.size() <= kShown) return "'" + line + "'";
+  return "'" + line.substr(0, kShown) + "...' (" + std::to_string(line.size()) + " characters)";
+}
+
 std::unique_ptr<Dataset> open_csv(const fs::path& csv, const DatasetOptions& options) {
   std::ifstream in(csv);
   BAGNET_CHECK(in.good(), ErrorKind::BadInput, csv.string(), ": cannot open");
@@ -231,7 +255,7 @@ std::unique_ptr<Dataset> open_csv(const fs::path& csv, const DatasetOptions& opt
   };
   std::vector<Row> rows;
   std::string line;
-  for (size_t number = 1; std::getline(in, line); ++number) {
+  for (size_t number = 1; read_csv_line(in, line, csv.string() + ":" + std::to_string(number)); ++number) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     bool ok = true;
@@ -239,7 +263,7 @@ std::unique_ptr<Dataset> open_csv(const fs::path& csv, const DatasetOptions& opt
     const std::string where = csv.string() + ":" + std::to_string(number);
     BAGNET_CHECK(ok, ErrorKind::BadInput, where, ": unterminated quote");
     BAGNET_CHECK(fields.size() <= 2 && !fields[0].empty(), ErrorKind::BadInput, where,
-                 ": expected 'path,label' (or a path alone), got '", line, "'");
+                 ": expected 'path,label' (or a path alone), got ", quoted_start(line));
     if (rows.empty() && number == 1 && lower(fields[0]) == "path") continue;  // header
     Row row{fields[0], fields.size() == 2 ? fields[1] : "", number};
     BAGNET_CHECK(fields.size() == 1 || !row.label.empty(), ErrorKind::BadInput, where, ": empty label");

@@ -8,13 +8,22 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <optional>
 
 namespace bagnet::detail {
 
-std::vector<uint8_t> maybe_gunzip(std::vector<uint8_t> bytes, const std::string& what) {
+std::vector<uint8_t> maybe_gunzip(std::vector<uint8_t> bytes, const std::string& what, const GunzipLimit& limit) {
   if (bytes.size() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b) return bytes;
   std::vector<uint8_t> out;
-  out.reserve(bytes.size() * 4);
+  uint64_t most = std::numeric_limits<uint64_t>::max();  // what the decoded header allows, once known
+  const auto check = [&] {
+    if (limit && most == std::numeric_limits<uint64_t>::max()) {
+      if (const std::optional<uint64_t> promised = limit(out)) most = *promised;
+    }
+    BAGNET_CHECK(out.size() <= most, ErrorKind::BadInput, what, ": the gzip stream inflates to more than the ", most,
+                 " bytes its header promises (stopped there)");
+  };
   size_t consumed = 0;
   // gzip allows several members back to back; each is inflated in turn.
   while (consumed < bytes.size()) {
@@ -29,6 +38,12 @@ std::vector<uint8_t> maybe_gunzip(std::vector<uint8_t> bytes, const std::string&
       z.avail_out = sizeof chunk;
       status = inflate(&z, Z_NO_FLUSH);
       out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
+      try {
+        check();  // never more than the promised bytes (plus one chunk) in memory
+      } catch (...) {
+        inflateEnd(&z);
+        throw;
+      }
       if (status == Z_BUF_ERROR && z.avail_in == 0) break;
     }
     const std::string message = z.msg ? z.msg : "";
@@ -78,11 +93,30 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, int expected_dims, const s
   return array;
 }
 
+std::optional<uint64_t> idx_promised_bytes(const std::vector<uint8_t>& head, int expected_dims, const std::string& what) {
+  const size_t header = 4 + 4 * size_t(expected_dims);
+  if (head.size() < header) return std::nullopt;
+  // The header alone, checked as parse_idx checks it: a bomb with a bad header stops here too.
+  const std::vector<uint8_t> alone(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(header));
+  try {
+    parse_idx(alone, expected_dims, what);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("truncated IDX data") == std::string::npos) throw;
+  }
+  uint64_t total = 1;
+  for (int d = 0; d < expected_dims; ++d) {
+    const uint8_t* p = head.data() + 4 + 4 * d;
+    total *= (uint64_t(p[0]) << 24) | (uint64_t(p[1]) << 16) | (uint64_t(p[2]) << 8) | uint64_t(p[3]);
+  }
+  return header + total;
+}
+
 IdxArray read_idx(const std::string& path, int expected_dims) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_idx(maybe_gunzip(std::move(bytes), path), expected_dims, path);
+  const GunzipLimit limit = [&](const std::vector<uint8_t>& head) { return idx_promised_bytes(head, expected_dims, path); };
+  return parse_idx(maybe_gunzip(std::move(bytes), path, limit), expected_dims, path);
 }
 
 }  // namespace bagnet::detail

@@ -27,6 +27,8 @@ cv::Mat read_image(const std::string& path) {
   if (!in) fail(ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");
   std::vector<uchar> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   BAGNET_CHECK(!bytes.empty(), ErrorKind::BadInput, path, ": empty file, expected an image");
+  BAGNET_CHECK(detail::is_listed_image_format(bytes.data(), bytes.size()), ErrorKind::BadInput, path,
+               ": not a PNG, JPEG, BMP, TIFF or WebP file (other formats, e.g. PPM, HDR or Sun raster, are not read)");
   // A JPEG frame header after more than the MiB read for the header (a huge EXIF block).
   if (!header) detail::check_header_size(path, image_header_size(bytes.data(), bytes.size()));
   cv::Mat decoded;

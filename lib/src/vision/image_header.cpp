@@ -188,6 +188,18 @@ std::optional<ImageSize> image_header_size(const uint8_t* bytes, size_t size) {
   });
 }
 
+namespace detail {
+
+bool is_listed_image_format(const uint8_t* bytes, size_t size) {
+  const View v(bytes, size);
+  if (v.starts(0, "\x89PNG\r\n\x1a\n") || v.starts(0, "\xFF\xD8\xFF") || v.starts(0, "BM")) return true;
+  if (v.starts(0, "RIFF") && v.starts(8, "WEBP")) return true;
+  return v.starts(0, std::string_view("II*\0", 4)) || v.starts(0, std::string_view("MM\0*", 4)) ||
+         v.starts(0, std::string_view("II+\0", 4)) || v.starts(0, std::string_view("MM\0+", 4));
+}
+
+}  // namespace detail
+
 std::optional<ImageSize> read_image_header_size(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorKind::BadInput, path, ": cannot open (", std::strerror(errno), ")");

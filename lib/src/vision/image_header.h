@@ -12,4 +12,9 @@ namespace bagnet::detail {
 // size passes (decoding decides).
 void check_header_size(const std::string& path, const std::optional<ImageSize>& size);
 
+// Whether the bytes start like one of the formats bagnet-lens reads (PNG, JPEG, BMP, TIFF, WebP).
+// OpenCV decodes more (PPM/PGM, HDR, PFM, Sun raster, ...), without the header size check and
+// with temporary files of its own; those are refused before decoding.
+bool is_listed_image_format(const uint8_t* bytes, size_t size);
+
 }  // namespace bagnet::detail

@@ -112,6 +112,8 @@ std::string write_thumbnail(const SiteDirs& dirs, const std::string& image, int6
   const std::string shown = dirs.folder->path(relative);
   const std::vector<uint8_t> bytes = dirs.folder->read_file(relative, report_files::kMaxImageBytes);
   BAGNET_CHECK(!bytes.empty(), ErrorKind::BadInput, shown, ": empty file, expected the stored image");
+  BAGNET_CHECK(detail::is_listed_image_format(bytes.data(), bytes.size()), ErrorKind::BadInput, shown,
+               ": not a PNG or JPEG file");
   detail::check_header_size(shown, image_header_size(bytes.data(), bytes.size()));
   cv::Mat picture;
   try {
