@@ -215,7 +215,7 @@ TEST_CASE("bad input gives one clear line and the documented exit code") {
 
   // One corrupt image among good ones: the good one is processed, exit code 1.
   const fs::path corrupt = dir / "corrupt.png";
-  std::ofstream(corrupt) << "\x89PNG garbage";
+  std::ofstream(corrupt) << "\x89PNG\r\n\x1a\n garbage";  // a PNG signature, then nothing decodable
   r = run("predict " + image("chelsea-224x224.png") + " '" + corrupt.string() + "'" + weights("bagnet9-s9.pth.tar") +
           kAsStored);
   CHECK(r.code == 1);
