@@ -317,26 +317,23 @@ TEST_CASE("CSV lines of megabytes or thousands of columns: one short error, the 
   const fs::path dir = scratch("csv-long");
   fs::create_directories(dir);
   write_bytes(dir / "long.csv", "path,label\n" + std::string(20 << 20, 'x') + ",cat\n");
-  try {
-    bagnet::open_dataset((dir / "long.csv").string());
-    FAIL("accepted");
-  } catch (const bagnet::Error& e) {
-    const std::string message = e.what();
-    CHECK(message.size() < 300);
-    CHECK(message.find("long.csv:2: a line longer than 65536 characters") != std::string::npos);
-  }
   std::string columns;
   for (int i = 0; i < 5000; ++i) columns += "c" + std::to_string(i) + ",";
   write_bytes(dir / "wide.csv", "path,label\n" + columns + "\n");
-  try {
-    bagnet::open_dataset((dir / "wide.csv").string());
-    FAIL("accepted");
-  } catch (const bagnet::Error& e) {
-    const std::string message = e.what();
-    CHECK(message.size() < 300);
-    CHECK(message.find("got 'c0,c1,c2,") != std::string::npos);
-    CHECK(message.find("...' (" + std::to_string(columns.size()) + " characters)") != std::string::npos);
-  }
+  const auto message_of = [&dir](const char* name) -> std::string {
+    try {
+      bagnet::open_dataset((dir / name).string());
+    } catch (const bagnet::Error& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  const std::string long_line = message_of("long.csv"), wide_line = message_of("wide.csv");
+  CHECK(long_line.size() < 300);
+  CHECK(long_line.find("long.csv:2: a line longer than 65536 characters") != std::string::npos);
+  CHECK(wide_line.size() < 300);
+  CHECK(wide_line.find("got 'c0,c1,c2,") != std::string::npos);
+  CHECK(wide_line.find("...' (" + std::to_string(columns.size()) + " characters)") != std::string::npos);
 }
 
 TEST_CASE("CSV lists: names or indices, header, quotes, relative paths, errors with line numbers") {

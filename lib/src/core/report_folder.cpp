@@ -119,11 +119,23 @@ bool holds_only(int dir, const std::string& name, const std::function<bool(const
   return true;
 }
 
+// Removes the temporaries of atomic writes of the folder's own files (temporary_name) in `dir`.
+void remove_temporaries(int dir) {
+  for (const auto& name : entries(dir))
+    if (std::regex_match(name, temporary_name())) ::unlinkat(dir, name.c_str(), 0);
+}
+
 bool site_entry(const std::string& path, bool folder) {
   static const std::regex files("app\\.js|style\\.css|data/(overview|list)\\.js|data/detail/[0-9]{1,12}\\.js|"
                                 "thumbs/[0-9]{6,19}\\.jpg(\\.tmp-[0-9]+-[0-9]+)?");  // a killed build's temporaries too
   if (folder) return path == "data" || path == "data/detail" || path == "thumbs";
   return std::regex_match(path, files);
+}
+
+// Whether `name` in `dir` is a site generation ("site-G", a real folder) holding only the files the
+// site builder writes, so that it may be moved or removed.
+bool is_own_generation(int dir, const std::string& name) {
+  return std::regex_match(name, generation_name()) && is_folder_at(dir, name) && holds_only(dir, name, site_entry);
 }
 
 // A hostile report can claim any map size; the file it names is read only when its size fits the
@@ -205,16 +217,13 @@ ReportFolder ReportFolder::open_to_write(const std::string& dir, bool create) {
          " (it holds ", report_files::kLock, "); wait for it to end or use another folder");
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(state->lock.get(), 0) == 0) detail::write_all(state->lock.get(), pid.data(), pid.size(), dir + "/.bagnet-lock");
+  if (::ftruncate(state->lock.get(), 0) == 0) detail::write_all(state->lock.get(), pid.data(), pid.size(), (fs::path(dir) / report_files::kLock).string());
   // What a killed writer of this folder left; with the lock held no live writer owns any of it.
   const int fd = state->fd.get();
-  for (const auto& name : entries(fd))
-    if (std::regex_match(name, temporary_name())) ::unlinkat(fd, name.c_str(), 0);
+  remove_temporaries(fd);
   for (const char* sub : {report_files::kMapsDir, report_files::kImagesDir}) {
-    Fd folder = detail::open_subfolder(fd, sub, (fs::path(dir) / sub).string(), false);
-    if (folder.valid())
-      for (const auto& name : entries(folder.get()))
-        if (std::regex_match(name, temporary_name())) ::unlinkat(folder.get(), name.c_str(), 0);
+    const Fd folder = detail::open_subfolder(fd, sub, (fs::path(dir) / sub).string(), false);
+    if (folder.valid()) remove_temporaries(folder.get());
   }
   for (const char* staging : kStagingNames) remove_tree_at(fd, staging);
   return ReportFolder(std::move(state));
@@ -422,9 +431,7 @@ std::string ReportFolder::make_site_generation() {
 void ReportFolder::remove_site_generations(const std::string& keep) {
   const int fd = state_->fd.get();
   for (const auto& name : entries(fd))
-    if (name != keep && std::regex_match(name, generation_name()) && is_folder_at(fd, name) &&
-        holds_only(fd, name, site_entry))
-      remove_tree_at(fd, name);
+    if (name != keep && is_own_generation(fd, name)) remove_tree_at(fd, name);
 }
 
 void ReportFolder::replace_with(ReportFolder&& staging) {
@@ -445,8 +452,7 @@ void ReportFolder::replace_with(ReportFolder&& staging) {
   std::vector<std::string> old{report_files::kSummary, report_files::kIndex, report_files::kReports, report_files::kRun,
                                report_files::kMapsDir, report_files::kImagesDir};
   for (const auto& name : entries(fd))
-    if (std::regex_match(name, generation_name()) && is_folder_at(fd, name) && holds_only(fd, name, site_entry))
-      old.push_back(name);
+    if (is_own_generation(fd, name)) old.push_back(name);
   std::vector<std::string> fresh;
   for (const auto& name : entries(staging.state_->fd.get()))
     if (std::regex_match(name, generation_name())) fresh.push_back(name);

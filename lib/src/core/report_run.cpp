@@ -65,14 +65,19 @@ nlohmann::json maps_setting(const nlohmann::json& report) {
   return {{"stride", maps.at("stride")}, {"dense", maps.at("dense")}};
 }
 
-void check_same_report_kind(const nlohmann::json& old_report, const nlohmann::json& now_report, const std::string& where,
+void check_same_report_kind(const nlohmann::json& old, const nlohmann::json& now, const std::string& where,
                             const std::string& hint) {
-  nlohmann::json old = old_report, now = now_report;  // fields a stranger's report lacks read as null
+  // Called for every line of a merge: only the small parts compared are copied, so that a field a
+  // stranger's report lacks reads as null (operator[] on a const object would be undefined).
+  const auto part = [](const nlohmann::json& report, const char* key) {
+    return report.is_object() && report.contains(key) ? report[key] : nlohmann::json();
+  };
+  nlohmann::json old_model = part(old, "model"), now_model = part(now, "model");
   for (const char* key : {"sha256", "architecture", "preprocessing"})
-    BAGNET_CHECK(old["model"][key] == now["model"][key], ErrorKind::InvalidArgument, where,
+    BAGNET_CHECK(old_model[key] == now_model[key], ErrorKind::InvalidArgument, where,
                  " holds reports made with another model or preprocessing (", key, " differs)", hint);
-  BAGNET_CHECK(old["settings"] == now["settings"], ErrorKind::InvalidArgument, where,
-               " holds reports made with other settings (", old["settings"].dump(), ")", hint);
+  BAGNET_CHECK(part(old, "settings") == part(now, "settings"), ErrorKind::InvalidArgument, where,
+               " holds reports made with other settings (", part(old, "settings").dump(), ")", hint);
   BAGNET_CHECK(maps_setting(old) == maps_setting(now), ErrorKind::InvalidArgument, where, " holds reports ",
                maps_setting(old).is_null() ? std::string("without raw maps") : "with raw maps " + maps_setting(old).dump(),
                ", these have ",

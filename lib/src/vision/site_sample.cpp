@@ -34,7 +34,9 @@ struct SampleMap {
 // one its index names, read through the folder (report_folder.h).
 std::map<int64_t, torch::Tensor> read_class_maps(const json& report, const SiteDirs& dirs) {
   const json& maps = report.at("maps");
-  const std::string path = dirs.folder->path(dirs.folder->sample_files(report).maps);
+  // The file read_maps reads (it checks the report's name for it against this one).
+  const std::string path =
+      dirs.folder->path(report_files::maps(json_integer(report.at("image").at("index"), "report image.index")));
   const int64_t rows = json_integer(maps.at("size").at(0), "report maps.size");
   const int64_t cols = json_integer(maps.at("size").at(1), "report maps.size");
   std::map<std::string, torch::Tensor> arrays;
